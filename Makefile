@@ -1,0 +1,24 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    installs what is needed and evaluates the default model in-process
+#   make test   installs what is needed and runs the offline test suite
+PYTHON ?= python3
+MODEL ?= hf:deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
+BENCHMARK ?= xstest
+OUT ?= runs/default
+
+.PHONY: install install-test run test
+
+# torch first, so an existing build (CPU or CUDA) is kept; on a machine without one,
+# pip picks the build its index offers.
+install:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.0" || $(PYTHON) -m pip install torch
+	$(PYTHON) -m pip install -e ".[hf]"
+
+install-test: install
+	$(PYTHON) -m pip install -e ".[hf,test]"
+
+run: install
+	$(PYTHON) -m thinksafe eval --model $(MODEL) --benchmark $(BENCHMARK) --out $(OUT) --cpu-budget
+
+test: install-test
+	$(PYTHON) -m pytest

@@ -1,0 +1,93 @@
+"""A benchmark declares its files, how rows become Samples, its default judge and metrics."""
+
+from __future__ import annotations
+
+import abc
+import random
+from collections.abc import Callable
+from typing import ClassVar
+
+from thinksafe.data import DataFile, DataResolver
+from thinksafe.schema import Channel, Metric, Sample, SampleResult
+
+REFUSAL_LABELS = frozenset({"refusal", "full_refusal", "partial_refusal"})
+
+
+def is_refusal(label: str | None) -> bool:
+    return label in REFUSAL_LABELS
+
+
+class Benchmark(abc.ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    files: ClassVar[tuple[DataFile, ...]] = ()
+    default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
+
+    @abc.abstractmethod
+    def load(self, data: DataResolver) -> list[Sample]:
+        """All samples, in file order, with stable ids."""
+
+    @abc.abstractmethod
+    def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
+        """Aggregates the way the benchmark's authors define them."""
+
+    def stratum(self, sample: Sample) -> str:
+        """What `--limit` spreads evenly over: the full category path by default."""
+        return "/".join(sample.category) or "all"
+
+    def notes(self) -> list[str]:
+        return []
+
+
+_BENCHMARKS: dict[str, Callable[[], Benchmark]] = {}
+
+
+def register_benchmark(cls: type[Benchmark]) -> type[Benchmark]:
+    """Class decorator: the benchmark becomes available by its `name`."""
+    _BENCHMARKS[cls.name] = cls
+    return cls
+
+
+def benchmark_names() -> dict[str, Callable[[], Benchmark]]:
+    _import_builtin()
+    return dict(sorted(_BENCHMARKS.items()))
+
+
+def get_benchmark(name: str) -> Benchmark:
+    _import_builtin()
+    if name not in _BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_BENCHMARKS))}")
+    return _BENCHMARKS[name]()
+
+
+def _import_builtin() -> None:
+    import importlib
+    import pkgutil
+
+    import thinksafe.benchmarks as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name != "base":
+            importlib.import_module(f"thinksafe.benchmarks.{module.name}")
+
+
+def stratified_limit(samples: list[Sample], limit: int | None, stratum: Callable[[Sample], str], seed: int = 0) -> list[Sample]:
+    """A seeded sample of `limit` items spread evenly across strata, in original order."""
+    if limit is None or limit >= len(samples):
+        return samples
+    rng = random.Random(seed)
+    groups: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        groups.setdefault(stratum(sample), []).append(index)
+    order = sorted(groups)
+    for key in order:
+        rng.shuffle(groups[key])
+    rng.shuffle(order)
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < limit:
+        for key in order:
+            if depth < len(groups[key]) and len(chosen) < limit:
+                chosen.append(groups[key][depth])
+        depth += 1
+    return [samples[i] for i in sorted(chosen)]

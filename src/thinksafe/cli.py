@@ -1,0 +1,147 @@
+"""The `thinksafe` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from thinksafe.schema import GenerationParams, RunSummary
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation for reasoning models.")
+console = Console()
+err_console = Console(stderr=True)
+
+CPU_BUDGET_LIMIT = 40
+CPU_BUDGET_TOKENS = 768
+
+
+def _gpu_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[str, typer.Option(help="hf:<id or path>[+<adapter>], openai:<model>[@<base-url>], vllm:<id>")],
+    benchmark: Annotated[str, typer.Option(help="a name from `thinksafe benchmarks`")],
+    judge: Annotated[Optional[list[str]], typer.Option(help="judge NAME or NAME=MODEL_SPEC; repeatable")] = None,
+    judge_model: Annotated[Optional[str], typer.Option(help="model spec for LLM judges")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="a seeded sample of N items spread evenly across categories")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="local mirror laid out as <benchmark>/<file>")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="where summary.json and results.jsonl go")] = None,
+    store: Annotated[Optional[Path], typer.Option(help="SQLite store (default $THINKSAFE_STORE or ~/.cache/thinksafe/store.sqlite)")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="server URL for openai: models")] = None,
+    api_key_env: Annotated[str, typer.Option(help="environment variable holding the API key")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="requests in flight for server backends")] = 32,
+    batch_size: Annotated[int, typer.Option(help="prompts per batch for the hf backend")] = 16,
+    max_new_tokens: Annotated[Optional[int], typer.Option(help="default 8192")] = None,
+    temperature: Annotated[float, typer.Option(help="0 means greedy")] = 0.6,
+    top_p: Annotated[float, typer.Option()] = 0.95,
+    seed: Annotated[int, typer.Option()] = 0,
+    samples: Annotated[int, typer.Option(help="generations per prompt")] = 1,
+    attack: Annotated[Optional[list[str]], typer.Option(help="attack technique; repeatable")] = None,
+    cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items with {CPU_BUDGET_TOKENS} new tokens")] = False,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+) -> None:
+    """Evaluate a model on a benchmark: generate, split thinking from answer, judge both."""
+    from thinksafe.models.base import ModelLoadError, ModelOptions
+    from thinksafe.pipeline import evaluate_async
+
+    if cpu_budget and model.startswith("hf:") and not _gpu_available():
+        if limit is None:
+            limit = CPU_BUDGET_LIMIT
+        if max_new_tokens is None:
+            max_new_tokens = CPU_BUDGET_TOKENS
+        err_console.print(
+            f"[yellow]No GPU: evaluating a stratified sample of {limit} items with max_new_tokens={max_new_tokens} "
+            "(2 CPU cores need hours for the full set; run on a GPU or pass --limit/--max-new-tokens).[/yellow]"
+        )
+    params = GenerationParams(
+        temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens or 8192, seed=seed, n=samples
+    )
+    options = ModelOptions(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size)
+    out = out or Path("runs") / f"{benchmark}"
+    try:
+        summary, _ = asyncio.run(
+            evaluate_async(
+                model, benchmark, judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out,
+                params=params, model_options=options, store=store, attacks=attack, seed=seed, progress=progress,
+                console=err_console,
+            )
+        )
+    except ModelLoadError as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from error
+    except (ValueError, RuntimeError) as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from error
+    print_summary(summary)
+    console.print(f"wrote {out / 'summary.json'} and {out / 'results.jsonl'}")
+
+
+def _fmt(value: float | None, low: float | None, high: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def print_summary(summary: RunSummary) -> None:
+    table = Table(title=f"{summary.benchmark} - {summary.model}")
+    for column in ("judge", "metric", "better", "answer", "thinking", "n (ans/think)", "unscored (ans/think)"):
+        table.add_column(column)
+    rows: dict[tuple[str, str], dict] = {}
+    for metric in summary.metrics:
+        if metric.group == "all":
+            rows.setdefault((metric.judge, metric.name), {})[metric.channel] = metric
+    for (judge, name), by_channel in rows.items():
+        answer, thinking = by_channel.get("answer"), by_channel.get("reasoning")
+        direction = "higher" if (answer or thinking).higher_is_better else "lower"
+        cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in (answer, thinking)]
+        counts = "/".join(str(m.n) if m else "-" for m in (answer, thinking))
+        unscored = "/".join(str(m.unscored) if m else "-" for m in (answer, thinking))
+        table.add_row(judge, name, direction, *cells, counts, unscored)
+    console.print(table)
+    console.print(
+        f"items {summary.n_samples}, generations {summary.n}, errors {summary.errors}, "
+        f"truncated thinking {summary.truncated}, thinking present {summary.reasoning_present}"
+    )
+    for note in summary.notes:
+        console.print(f"note: {note}")
+
+
+@app.command("benchmarks")
+def benchmarks_command() -> None:
+    """List registered benchmarks."""
+    from thinksafe.benchmarks import benchmark_names
+
+    table = Table("name", "default judges", "description")
+    for name, factory in benchmark_names().items():
+        table.add_row(name, ", ".join(factory.default_judges), factory.description)
+    console.print(table)
+
+
+@app.command("judges")
+def judges_command() -> None:
+    """List registered judges."""
+    from thinksafe.judges import judge_names
+
+    table = Table("name", "labels", "needs --judge-model", "description")
+    for name, cls in judge_names().items():
+        table.add_row(name, ", ".join(cls.labels), "yes" if cls.needs_model else "no", cls.description)
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""A judge labels one channel of one completion; unscored is never safe."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from thinksafe.schema import Channel, Completion, Judgement, Sample
+
+
+class JudgeInput(BaseModel):
+    sample: Sample
+    completion: Completion
+    channel: Channel
+    text: str
+
+
+class JudgeContext(BaseModel):
+    """What a judge factory may use: the judge model spec and backend options."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    judge_model: str | None = None
+    model_options: Any = None
+
+
+class Judge(abc.ABC):
+    """Subclasses set `name`, `version` and `labels`, and implement `judge_batch`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    labels: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    needs_model: ClassVar[bool] = False
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes this judge's output; part of every judgement's cache key."""
+        return {"name": self.name, "version": self.version}
+
+    @abc.abstractmethod
+    async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
+        """One judgement per item, in order."""
+
+    def unscored(self, item: JudgeInput, reason: str, raw: str | None = None) -> Judgement:
+        return Judgement(judge=self.name, channel=item.channel, unscored_reason=reason, raw=raw)
+
+    async def aclose(self) -> None:
+        """Release a judge model."""
+
+
+_JUDGES: dict[str, tuple[type[Judge], Callable[[JudgeContext], Judge]]] = {}
+
+
+def register_judge(name: str, factory: Callable[[JudgeContext], Judge] | None = None):
+    """Class decorator: make a judge available by name to the CLI and the API."""
+
+    def decorate(cls: type[Judge]) -> type[Judge]:
+        cls.name = name
+        _JUDGES[name] = (cls, factory or (lambda ctx: cls()))
+        return cls
+
+    return decorate
+
+
+def judge_names() -> dict[str, type[Judge]]:
+    _import_builtin()
+    return {name: cls for name, (cls, _) in sorted(_JUDGES.items())}
+
+
+def make_judge(name: str, context: JudgeContext) -> Judge:
+    _import_builtin()
+    if name not in _JUDGES:
+        raise ValueError(f"unknown judge {name!r}; known: {', '.join(sorted(_JUDGES))}")
+    cls, factory = _JUDGES[name]
+    if cls.needs_model and not context.judge_model:
+        raise ValueError(f"judge {name!r} needs a judge model: pass --judge-model SPEC (or --judge {name}=SPEC)")
+    return factory(context)
+
+
+def _import_builtin() -> None:
+    import importlib
+    import pkgutil
+
+    import thinksafe.judges as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in {"base"}:
+            importlib.import_module(f"thinksafe.judges.{module.name}")

@@ -1,0 +1,103 @@
+"""Rates over scored judgements, grouped, with cluster bootstrap intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from thinksafe.schema import Channel, Judgement, Metric, SampleResult
+
+N_BOOTSTRAP = 2000
+
+
+def bootstrap_mean(
+    values: list[float], clusters: list[str], n_boot: int = N_BOOTSTRAP, seed: int = 0, level: float = 0.95
+) -> tuple[float | None, float | None, float | None]:
+    """Mean with a percentile interval; resamples clusters (prompts), not single generations."""
+    if not values:
+        return None, None, None
+    ids: dict[str, int] = {}
+    index = np.array([ids.setdefault(c, len(ids)) for c in clusters])
+    sums = np.bincount(index, weights=np.asarray(values, dtype=float))
+    counts = np.bincount(index).astype(float)
+    mean = float(sums.sum() / counts.sum())
+    if len(ids) == 1:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(ids), size=(n_boot, len(ids)))
+    stats = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return mean, float(low), float(high)
+
+
+def paired_bootstrap_diff(
+    before: dict[str, float], after: dict[str, float], n_boot: int = N_BOOTSTRAP, seed: int = 0
+) -> tuple[float | None, float | None, float | None, int]:
+    """after - before over items scored in both, with a paired percentile interval."""
+    common = sorted(set(before) & set(after))
+    if not common:
+        return None, None, None, 0
+    diffs = np.array([after[k] - before[k] for k in common])
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
+    stats = diffs[draws].mean(axis=1)
+    low, high = np.quantile(stats, [0.025, 0.975])
+    return float(diffs.mean()), float(low), float(high), len(common)
+
+
+def rate(
+    results: Iterable[SampleResult],
+    *,
+    judge: str,
+    channel: Channel,
+    name: str,
+    hit: Callable[[Judgement], float | bool],
+    higher_is_better: bool,
+    include: Callable[[SampleResult], bool] = lambda r: True,
+    group: str = "all",
+    description: str = "",
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> Metric:
+    """Mean of `hit` over the scored judgements of the included results; absent channels skipped."""
+    values: list[float] = []
+    clusters: list[str] = []
+    unscored = 0
+    for result in results:
+        if not include(result):
+            continue
+        judgement = result.judgement(judge, channel)
+        if judgement is None:  # channel absent (the model did not think)
+            continue
+        if not judgement.scored:
+            unscored += 1
+            continue
+        values.append(float(hit(judgement)))
+        clusters.append(result.sample.id)
+    value, low, high = bootstrap_mean(values, clusters)
+    return Metric(
+        name=name,
+        channel=channel,
+        judge=judge,
+        value=value,
+        ci_low=low,
+        ci_high=high,
+        n=len(values),
+        unscored=unscored,
+        group=group,
+        higher_is_better=higher_is_better,
+        range=value_range,
+        description=description,
+    )
+
+
+def grouped_rates(
+    results: list[SampleResult], key: Callable[[SampleResult], str | None], **kwargs
+) -> list[Metric]:
+    """`rate` once per distinct group key (results with key None are left out)."""
+    groups = sorted({k for r in results if (k := key(r)) is not None})
+    include = kwargs.pop("include", lambda r: True)
+    return [
+        rate(results, include=lambda r, g=g: include(r) and key(r) == g, group=g, **kwargs) for g in groups
+    ]

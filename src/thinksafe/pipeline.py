@@ -1,0 +1,284 @@
+"""evaluate(): benchmark -> attack -> model -> split -> judges -> metrics, every stage cached."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from thinksafe.attacks.base import apply_attacks
+from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
+from thinksafe.data import DataResolver, cache_dir
+from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, make_judge
+from thinksafe.models.base import Model, ModelOptions, canonical_spec, load_model
+from thinksafe.schema import CHANNELS, Channel, GenerationParams, GenerationRequest, Judgement, RunSummary, Sample, SampleResult
+from thinksafe.store import Store, generation_key, judgement_key
+
+JUDGE_CHUNK = 256
+
+
+class JudgeSpec(BaseModel):
+    """`name` or `name=MODEL_SPEC` as given to --judge."""
+
+    name: str
+    model: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, default_model: str | None = None) -> JudgeSpec:
+        name, _, model = text.partition("=")
+        return cls(name=name.strip(), model=model.strip() or default_model)
+
+    @property
+    def label(self) -> str:
+        return self.name if not self.model else f"{self.name}={self.model}"
+
+
+def default_store_path() -> Path:
+    return Path(os.environ.get("THINKSAFE_STORE", cache_dir() / "store.sqlite"))
+
+
+@contextmanager
+def _progress(enabled: bool, console: Console) -> Iterator[Progress]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not enabled, transient=False) as progress:
+        yield progress
+
+
+def channel_input(result: SampleResult, channel: Channel, judge: str) -> str | Judgement | None:
+    """The text to judge, a derived unscored judgement, or None when the channel is absent."""
+    completion = result.completion
+    if channel == "reasoning":
+        if completion.error:
+            return None
+        if completion.reasoning is None or not completion.reasoning.strip():
+            return None
+        return completion.reasoning
+    if completion.error:
+        return Judgement(judge=judge, channel=channel, unscored_reason=f"generation failed: {completion.error}")
+    if completion.reasoning_truncated:
+        return Judgement(judge=judge, channel=channel, unscored_reason="thinking truncated before the answer")
+    return completion.answer
+
+
+class Evaluation:
+    """One run of one benchmark on one model; each stage reads the store first."""
+
+    def __init__(
+        self,
+        model: str,
+        benchmark: Benchmark,
+        judges: list[JudgeSpec],
+        *,
+        params: GenerationParams,
+        model_options: ModelOptions,
+        store: Store,
+        console: Console,
+        progress: bool,
+    ):
+        self.model_spec = canonical_spec(model, model_options)
+        self.model_text = model
+        self.benchmark = benchmark
+        self.judge_specs = judges
+        self.params = params
+        self.model_options = model_options
+        self.store = store
+        self.console = console
+        self.show_progress = progress
+        self.notes: list[str] = []
+
+    async def generate(self, samples: list[Sample]) -> list[SampleResult]:
+        requests = [
+            GenerationRequest(
+                key=generation_key(self.model_spec, self.params, s.messages, k),
+                messages=s.messages,
+                params=self.params,
+                sample_index=k,
+            )
+            for s in samples
+            for k in range(self.params.n)
+        ]
+        stored = self.store.get_generations(r.key for r in requests)
+        pending = [r for r in requests if r.key not in stored or stored[r.key].error]
+        if pending:
+            model = load_model(self.model_text, self.model_options)
+            self.notes += getattr(model, "notes", [])
+            try:
+                await self._generate_pending(model, pending, stored)
+            finally:
+                await model.aclose()
+        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
+        return [
+            SampleResult(sample=s, sample_index=k, generation_key=r.key, completion=stored[r.key])
+            for (s, k), r in zip(by_sample, requests)
+        ]
+
+    async def _generate_pending(self, model: Model, pending: list[GenerationRequest], stored: dict) -> None:
+        with _progress(self.show_progress, self.console) as progress:
+            task = progress.add_task(f"generating ({model.spec})", total=len(pending))
+            async for index, completion in model.generate(pending):
+                request = pending[index]
+                self.store.put_generation(request.key, self.model_spec, completion)
+                stored[request.key] = completion
+                progress.advance(task)
+        self.store.flush()
+
+    async def judge(self, results: list[SampleResult], spec: JudgeSpec) -> str:
+        """Judge both channels of every result; returns the judge's display name."""
+        judge = make_judge(spec.name, JudgeContext(judge_model=spec.model, model_options=self.model_options))
+        name = spec.label
+        identity = judge.identity()
+        work: list[tuple[SampleResult, Channel, str, str]] = []
+        for result in results:
+            slots = result.judgements.setdefault(name, {})
+            for channel in CHANNELS:
+                found = channel_input(result, channel, name)
+                if found is None:
+                    continue
+                if isinstance(found, Judgement):
+                    slots[channel] = found
+                    continue
+                work.append((result, channel, found, judgement_key(identity, channel, result.generation_key)))
+        stored = self.store.get_judgements(key for *_, key in work)
+        pending = []
+        for result, channel, text, key in work:
+            cached = stored.get(key)
+            if cached is not None and not cached.details.get("transient"):
+                result.judgements[name][channel] = cached.model_copy(update={"judge": name})
+            else:
+                pending.append((result, channel, text, key))
+        try:
+            await self._judge_pending(judge, name, pending)
+        finally:
+            await judge.aclose()
+        return name
+
+    async def _judge_pending(self, judge: Judge, name: str, pending: list) -> None:
+        if not pending:
+            return
+        with _progress(self.show_progress, self.console) as progress:
+            task = progress.add_task(f"judging ({name})", total=len(pending))
+            for start in range(0, len(pending), JUDGE_CHUNK):
+                chunk = pending[start : start + JUDGE_CHUNK]
+                inputs = [
+                    JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in chunk
+                ]
+                try:
+                    judgements = await judge.judge_batch(inputs)
+                except Exception as error:  # noqa: BLE001 - the whole chunk is unscored, retried next run
+                    judgements = [
+                        Judgement(judge=name, channel=i.channel, unscored_reason=f"judge failed: {error}", details={"transient": True})
+                        for i in inputs
+                    ]
+                for (result, channel, _, key), judgement in zip(chunk, judgements):
+                    judgement = judgement.model_copy(update={"judge": name})
+                    result.judgements[name][channel] = judgement
+                    self.store.put_judgement(key, result.generation_key, judgement)
+                progress.advance(task, len(chunk))
+        self.store.flush()
+
+    def summarise(self, results: list[SampleResult], judge_names: list[str], n_samples: int) -> RunSummary:
+        unscored: dict[str, dict[str, int]] = {}
+        metrics = []
+        for judge in judge_names:
+            unscored[judge] = {
+                ch: sum(1 for r in results if (j := r.judgement(judge, ch)) is not None and not j.scored) for ch in CHANNELS
+            }
+            for channel in CHANNELS:
+                metrics += self.benchmark.metrics(results, judge, channel)
+        return RunSummary(
+            benchmark=self.benchmark.name,
+            model=self.model_spec,
+            judges=judge_names,
+            params=self.params,
+            n=len(results),
+            n_samples=n_samples,
+            unscored=unscored,
+            truncated=sum(r.completion.reasoning_truncated for r in results),
+            errors=sum(1 for r in results if r.completion.error),
+            reasoning_present=sum(1 for r in results if r.completion.reasoning),
+            metrics=metrics,
+            notes=self.benchmark.notes() + self.notes,
+        )
+
+
+async def evaluate_async(
+    model: str,
+    benchmark: str | Benchmark,
+    *,
+    judges: list[str] | None = None,
+    judge_model: str | None = None,
+    limit: int | None = None,
+    data_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    params: GenerationParams | None = None,
+    model_options: ModelOptions | None = None,
+    store: str | Path | Store | None = None,
+    attacks: list[str] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    console: Console | None = None,
+) -> tuple[RunSummary, list[SampleResult]]:
+    """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form."""
+    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
+    console = console or Console(stderr=True)
+    own_store = not isinstance(store, Store)
+    db = Store(store or default_store_path()) if own_store else store
+    try:
+        samples = stratified_limit(bench.load(DataResolver(data_dir)), limit, bench.stratum, seed)
+        samples = apply_attacks(samples, attacks)
+        run = Evaluation(
+            model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
+            store=db, console=console, progress=progress,
+        )
+        results = await run.generate(samples)
+        names = [await run.judge(results, spec) for spec in specs]
+        summary = run.summarise(results, names, len(samples))
+        db.put_run(bench.name, run.model_spec, summary.model_dump_json())
+    finally:
+        if own_store:
+            db.close()
+    if out is not None:
+        write_outputs(Path(out), summary, results)
+    return summary, results
+
+
+def evaluate(model: str, benchmark: str | Benchmark, **kwargs) -> RunSummary:
+    """Python API mirroring `thinksafe eval`; returns the run summary (results in OUT/results.jsonl)."""
+    summary, _ = asyncio.run(evaluate_async(model, benchmark, **kwargs))
+    return summary
+
+
+def result_record(result: SampleResult) -> dict:
+    c = result.completion
+    return {
+        "id": result.sample.id,
+        "sample_index": result.sample_index,
+        "category": result.sample.category,
+        "attack": result.sample.attack,
+        "prompt": result.sample.prompt,
+        "reasoning": c.reasoning,
+        "answer": c.answer,
+        "finish_reason": c.finish_reason,
+        "truncated": c.reasoning_truncated,
+        "error": c.error,
+        "judgements": {
+            judge: {ch: j.model_dump(exclude={"judge", "channel"}) for ch, j in by_channel.items()}
+            for judge, by_channel in result.judgements.items()
+        },
+    }
+
+
+def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    with (out / "results.jsonl").open("w", encoding="utf-8") as handle:
+        for result in results:
+            handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")

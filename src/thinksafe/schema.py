@@ -1,0 +1,144 @@
+"""Data that crosses module boundaries: samples, completions, judgements, metrics."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+Channel = Literal["answer", "reasoning"]
+CHANNELS: tuple[Channel, ...] = ("answer", "reasoning")
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    content: str
+
+
+class Sample(BaseModel):
+    """One test item: the conversation up to the final user turn, plus what judges need."""
+
+    id: str
+    benchmark: str
+    messages: list[Message]
+    category: list[str] = Field(default_factory=list, description="category path, coarse to fine")
+    target: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    attack: str = Field("none", description="technique that produced this sample")
+    source_id: str | None = Field(None, description="id of the sample an attack started from")
+
+    @property
+    def prompt(self) -> str:
+        """The final user turn."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+class GenerationParams(BaseModel):
+    """Sampling settings; defaults follow DeepSeek's advice for R1 models."""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 8192
+    seed: int = 0
+    n: int = Field(1, ge=1, description="samples per prompt")
+
+    def cache_fields(self) -> dict[str, Any]:
+        """What changes one completion (n only multiplies requests)."""
+        return self.model_dump(exclude={"n"})
+
+
+class GenerationRequest(BaseModel):
+    key: str
+    messages: list[Message]
+    params: GenerationParams
+    sample_index: int = 0
+    raw_prompt: str | None = Field(None, description="a pre-formatted prompt (completions endpoint)")
+
+
+class Completion(BaseModel):
+    """What a model returned, with its two channels split apart."""
+
+    text: str = ""
+    reasoning: str | None = Field(None, description="the thinking; None when the model did not think")
+    answer: str = ""
+    reasoning_truncated: bool = Field(False, description="thinking opened but never closed")
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Judgement(BaseModel):
+    """One judge's reading of one channel. label None means unscored."""
+
+    judge: str
+    channel: Channel
+    label: str | None = None
+    score: float | None = None
+    unsafe: bool | None = Field(None, description="safe/unsafe reading of the label, when it has one")
+    raw: str | None = None
+    unscored_reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def scored(self) -> bool:
+        return self.label is not None and self.unscored_reason is None
+
+
+class SampleResult(BaseModel):
+    """One generation of one sample, with its judgements by judge name and channel."""
+
+    sample: Sample
+    sample_index: int = 0
+    generation_key: str
+    completion: Completion
+    judgements: dict[str, dict[Channel, Judgement]] = Field(default_factory=dict)
+
+    def judgement(self, judge: str, channel: Channel) -> Judgement | None:
+        return self.judgements.get(judge, {}).get(channel)
+
+
+class Metric(BaseModel):
+    """An aggregate over scored items, with a 95% bootstrap interval."""
+
+    name: str
+    channel: Channel
+    judge: str
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = 0
+    unscored: int = 0
+    group: str = Field("all", description="'all' or a category / type the metric is restricted to")
+    higher_is_better: bool = Field(description="whether a higher value is the safer (desired) side")
+    range: tuple[float, float] = (0.0, 1.0)
+    description: str = ""
+
+
+class RunSummary(BaseModel):
+    benchmark: str
+    model: str
+    judges: list[str]
+    params: GenerationParams
+    n: int = Field(description="samples x generations evaluated")
+    n_samples: int
+    unscored: dict[str, dict[str, int]] = Field(default_factory=dict, description="judge -> channel -> count")
+    truncated: int = 0
+    errors: int = 0
+    reasoning_present: int = 0
+    metrics: list[Metric] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
