@@ -41,6 +41,7 @@ def eval_command(
     base_url: Annotated[Optional[str], typer.Option(help="server URL for openai: models")] = None,
     api_key_env: Annotated[str, typer.Option(help="environment variable holding the API key")] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(help="requests in flight for server backends")] = 32,
+    max_retries: Annotated[int, typer.Option(help="retries (exponential backoff) before a request is recorded as failed")] = 6,
     batch_size: Annotated[int, typer.Option(help="prompts per batch for the hf backend")] = 16,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="default 8192")] = None,
     temperature: Annotated[float, typer.Option(help="0 means greedy")] = 0.6,
@@ -67,7 +68,9 @@ def eval_command(
     params = GenerationParams(
         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens or 8192, seed=seed, n=samples
     )
-    options = ModelOptions(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size)
+    options = ModelOptions(
+        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries
+    )
     out = out or Path("runs") / f"{benchmark}"
     try:
         summary, _ = asyncio.run(

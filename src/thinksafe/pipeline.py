@@ -32,8 +32,15 @@ class JudgeSpec(BaseModel):
 
     @classmethod
     def parse(cls, text: str, default_model: str | None = None) -> JudgeSpec:
+        """The default judge model applies only to judges that use a model."""
+        from thinksafe.judges.base import judge_names
+
         name, _, model = text.partition("=")
-        return cls(name=name.strip(), model=model.strip() or default_model)
+        name = name.strip()
+        judge_cls = judge_names().get(name)
+        if model.strip() or (judge_cls is not None and judge_cls.needs_model):
+            return cls(name=name, model=model.strip() or default_model)
+        return cls(name=name)
 
     @property
     def label(self) -> str:
