@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from thinksafe.schema import GenerationParams, RunSummary
+from thinksafe.schema import GenerationParams, RunSummary, SuiteSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation for reasoning models.")
 console = Console()
@@ -53,8 +53,9 @@ def eval_command(
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Evaluate a model on a benchmark: generate, split thinking from answer, judge both."""
+    from thinksafe.benchmarks.base import suite_names
     from thinksafe.models.base import ModelLoadError, ModelOptions
-    from thinksafe.pipeline import evaluate_async
+    from thinksafe.pipeline import evaluate_async, evaluate_suite_async
 
     if cpu_budget and model.startswith("hf:") and not _gpu_available():
         if limit is None:
@@ -72,14 +73,17 @@ def eval_command(
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries
     )
     out = out or Path("runs") / f"{benchmark}"
+    common = dict(
+        judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,
+        model_options=options, store=store, attacks=attack, seed=seed, progress=progress, console=err_console,
+    )
     try:
-        summary, _ = asyncio.run(
-            evaluate_async(
-                model, benchmark, judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out,
-                params=params, model_options=options, store=store, attacks=attack, seed=seed, progress=progress,
-                console=err_console,
-            )
-        )
+        if benchmark in suite_names():
+            suite = asyncio.run(evaluate_suite_async(model, benchmark, **common))
+            print_suite(suite)
+            console.print(f"wrote {out / 'summary.json'} and one folder per benchmark")
+            return
+        summary, _ = asyncio.run(evaluate_async(model, benchmark, **common))
     except ModelLoadError as error:
         err_console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from error
@@ -120,14 +124,28 @@ def print_summary(summary: RunSummary) -> None:
         console.print(f"note: {note}")
 
 
+def print_suite(suite: SuiteSummary) -> None:
+    table = Table(title=f"{suite.suite} - {suite.model}")
+    for column in ("benchmark", "judge", "headline metric", "better", "answer", "thinking"):
+        table.add_column(column)
+    for row in suite.rows:
+        cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in (row.answer, row.reasoning)]
+        table.add_row(row.benchmark, row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells)
+    console.print(table)
+
+
 @app.command("benchmarks")
 def benchmarks_command() -> None:
     """List registered benchmarks."""
     from thinksafe.benchmarks import benchmark_names
 
+    from thinksafe.benchmarks.base import suite_names
+
     table = Table("name", "default judges", "description")
     for name, factory in benchmark_names().items():
         table.add_row(name, ", ".join(factory.default_judges), factory.description)
+    for name, suite in suite_names().items():
+        table.add_row(name, ", ".join(suite.default_judges) or "each member's", f"suite: {', '.join(suite.members)}")
     console.print(table)
 
 
@@ -140,6 +158,15 @@ def judges_command() -> None:
     for name, cls in judge_names().items():
         table.add_row(name, ", ".join(cls.labels), "yes" if cls.needs_model else "no", cls.description)
     console.print(table)
+
+
+def _register_command_groups() -> None:
+    from thinksafe.commands import register_all
+
+    register_all(app)
+
+
+_register_command_groups()
 
 
 def main() -> None:

@@ -13,12 +13,24 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import apply_attacks
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, make_judge
 from thinksafe.models.base import Model, ModelOptions, canonical_spec, load_model
-from thinksafe.schema import CHANNELS, Channel, GenerationParams, GenerationRequest, Judgement, RunSummary, Sample, SampleResult
+from thinksafe.schema import (
+    CHANNELS,
+    Channel,
+    GenerationParams,
+    GenerationRequest,
+    Judgement,
+    RunSummary,
+    Sample,
+    SampleResult,
+    SuiteRow,
+    SuiteSummary,
+)
 from thinksafe.store import Store, generation_key, judgement_key
 
 JUDGE_CHUNK = 256
@@ -212,6 +224,7 @@ class Evaluation:
             reasoning_present=sum(1 for r in results if r.completion.reasoning),
             metrics=metrics,
             notes=self.benchmark.notes() + self.notes,
+            extra=run_analyses(results, judge_names),
         )
 
 
@@ -289,3 +302,37 @@ def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -
     with (out / "results.jsonl").open("w", encoding="utf-8") as handle:
         for result in results:
             handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
+
+
+def suite_rows(summary: RunSummary, headline: str | None) -> list[SuiteRow]:
+    """The headline metric (group 'all') per judge, answer and thinking side by side."""
+    rows: dict[str, SuiteRow] = {}
+    for metric in summary.metrics:
+        if metric.group != "all" or (headline is not None and metric.name != headline):
+            continue
+        row = rows.setdefault(
+            metric.judge,
+            SuiteRow(benchmark=summary.benchmark, judge=metric.judge, metric=metric.name, higher_is_better=metric.higher_is_better),
+        )
+        if metric.name == row.metric:
+            setattr(row, metric.channel, metric)
+    return list(rows.values())
+
+
+async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None = None, judges: list[str] | None = None, **kwargs) -> SuiteSummary:
+    """Run every member benchmark; OUT/<benchmark>/ for each and OUT/summary.json for the suite."""
+    from thinksafe.benchmarks.base import suite_names
+
+    suite_cls = suite_names()[suite]
+    combined = SuiteSummary(suite=suite, model=model, members=list(suite_cls.members))
+    for member in suite_cls.members:
+        bench = get_benchmark(member)
+        member_out = Path(out) / member if out is not None else None
+        member_judges = judges or list(suite_cls.default_judges) or None
+        summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, **kwargs)
+        combined.model = summary.model
+        combined.rows += suite_rows(summary, bench.headline)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "summary.json").write_text(combined.model_dump_json(indent=2), encoding="utf-8")
+    return combined

@@ -142,3 +142,21 @@ class RunSummary(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class SuiteRow(BaseModel):
+    """One benchmark's headline metric in a suite table, for both channels."""
+
+    benchmark: str
+    judge: str
+    metric: str
+    higher_is_better: bool
+    answer: Metric | None = None
+    reasoning: Metric | None = None
+
+
+class SuiteSummary(BaseModel):
+    suite: str
+    model: str
+    members: list[str]
+    rows: list[SuiteRow] = Field(default_factory=list)

@@ -22,6 +22,7 @@ class Benchmark(abc.ABC):
     description: ClassVar[str] = ""
     files: ClassVar[tuple[DataFile, ...]] = ()
     default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
+    headline: ClassVar[str | None] = None  # the metric a suite table shows for this benchmark
 
     @abc.abstractmethod
     def load(self, data: DataResolver) -> list[Sample]:
@@ -39,7 +40,27 @@ class Benchmark(abc.ABC):
         return []
 
 
+class Suite:
+    """Several benchmarks run by one command; `thinksafe eval --benchmark <suite>`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    members: ClassVar[tuple[str, ...]] = ()
+    default_judges: ClassVar[tuple[str, ...]] = ()
+
+
 _BENCHMARKS: dict[str, Callable[[], Benchmark]] = {}
+_SUITES: dict[str, type[Suite]] = {}
+
+
+def register_suite(cls: type[Suite]) -> type[Suite]:
+    _SUITES[cls.name] = cls
+    return cls
+
+
+def suite_names() -> dict[str, type[Suite]]:
+    _import_builtin()
+    return dict(sorted(_SUITES.items()))
 
 
 def register_benchmark(cls: type[Benchmark]) -> type[Benchmark]:
