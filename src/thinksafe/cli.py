@@ -49,6 +49,10 @@ def eval_command(
     seed: Annotated[int, typer.Option()] = 0,
     samples: Annotated[int, typer.Option(help="generations per prompt")] = 1,
     attack: Annotated[Optional[list[str]], typer.Option(help="attack technique; repeatable")] = None,
+    answer_key: Annotated[Optional[Path], typer.Option(help="MCQ answer key (JSON id->letter, or CSV id,answer)")] = None,
+    victim_model: Annotated[Optional[str], typer.Option(help="model spec simulating the victim (cse-phishing)")] = None,
+    expansion_model: Annotated[Optional[str], typer.Option(help="model spec for the expansion step (cse-mitre)")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(help="benchmark option KEY=VALUE; repeatable")] = None,
     cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items with {CPU_BUDGET_TOKENS} new tokens")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
@@ -73,7 +77,14 @@ def eval_command(
         base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries
     )
     out = out or Path("runs") / f"{benchmark}"
+    benchmark_options = dict(o.split("=", 1) for o in (option or []) if "=" in o)
+    for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
+        if value is not None:
+            benchmark_options[key] = str(value)
+    if judge_model is not None:
+        benchmark_options.setdefault("judge_model", judge_model)
     common = dict(
+        benchmark_options=benchmark_options,
         judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,
         model_options=options, store=store, attacks=attack, seed=seed, progress=progress, console=err_console,
     )

@@ -244,9 +244,10 @@ async def evaluate_async(
     seed: int = 0,
     progress: bool = False,
     console: Console | None = None,
+    benchmark_options: dict[str, str] | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form."""
-    bench = get_benchmark(benchmark) if isinstance(benchmark, str) else benchmark
+    bench = get_benchmark(benchmark, **(benchmark_options or {})) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
     console = console or Console(stderr=True)
     own_store = not isinstance(store, Store)
@@ -325,8 +326,9 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
 
     suite_cls = suite_names()[suite]
     combined = SuiteSummary(suite=suite, model=model, members=list(suite_cls.members))
+    options = kwargs.pop("benchmark_options", None) or {}
     for member in suite_cls.members:
-        bench = get_benchmark(member)
+        bench = get_benchmark(member, **options)
         member_out = Path(out) / member if out is not None else None
         member_judges = judges or list(suite_cls.default_judges) or None
         summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, **kwargs)

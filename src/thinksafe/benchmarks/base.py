@@ -24,6 +24,10 @@ class Benchmark(abc.ABC):
     default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
     headline: ClassVar[str | None] = None  # the metric a suite table shows for this benchmark
 
+    def __init__(self, **options: str) -> None:
+        """Options from the command line (`--answer-key`, `--victim-model`, `--option k=v`)."""
+        self.options = options
+
     @abc.abstractmethod
     def load(self, data: DataResolver) -> list[Sample]:
         """All samples, in file order, with stable ids."""
@@ -74,11 +78,11 @@ def benchmark_names() -> dict[str, Callable[[], Benchmark]]:
     return dict(sorted(_BENCHMARKS.items()))
 
 
-def get_benchmark(name: str) -> Benchmark:
+def get_benchmark(name: str, **options: str) -> Benchmark:
     _import_builtin()
     if name not in _BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_BENCHMARKS))}")
-    return _BENCHMARKS[name]()
+    return _BENCHMARKS[name](**options)
 
 
 def _import_builtin() -> None:
