@@ -305,18 +305,18 @@ def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -
             handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
 
 
-def suite_rows(summary: RunSummary, headline: str | None) -> list[SuiteRow]:
-    """The headline metric (group 'all') per judge, answer and thinking side by side."""
-    rows: dict[str, SuiteRow] = {}
+def suite_rows(summary: RunSummary, headline: str | tuple[str, ...] | None) -> list[SuiteRow]:
+    """Headline metrics (group 'all') per judge, answer and thinking side by side; None means all."""
+    wanted = (headline,) if isinstance(headline, str) else headline
+    rows: dict[tuple[str, str], SuiteRow] = {}
     for metric in summary.metrics:
-        if metric.group != "all" or (headline is not None and metric.name != headline):
+        if metric.group != "all" or (wanted is not None and metric.name not in wanted):
             continue
         row = rows.setdefault(
-            metric.judge,
+            (metric.judge, metric.name),
             SuiteRow(benchmark=summary.benchmark, judge=metric.judge, metric=metric.name, higher_is_better=metric.higher_is_better),
         )
-        if metric.name == row.metric:
-            setattr(row, metric.channel, metric)
+        setattr(row, metric.channel, metric)
     return list(rows.values())
 
 

@@ -22,7 +22,7 @@ class Benchmark(abc.ABC):
     description: ClassVar[str] = ""
     files: ClassVar[tuple[DataFile, ...]] = ()
     default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
-    headline: ClassVar[str | None] = None  # the metric a suite table shows for this benchmark
+    headline: ClassVar[str | tuple[str, ...] | None] = None  # metrics a suite table shows (None: all)
 
     def __init__(self, **options: str) -> None:
         """Options from the command line (`--answer-key`, `--victim-model`, `--option k=v`)."""

@@ -30,6 +30,7 @@ class XSTest(Benchmark):
     name: ClassVar[str] = "xstest"
     description: ClassVar[str] = "XSTest: over-refusal on 250 safe prompts, compliance on 200 unsafe contrasts"
     files: ClassVar[tuple[DataFile, ...]] = (XSTEST_CSV,)
+    headline: ClassVar[tuple[str, ...]] = ("over_refusal_rate", "unsafe_compliance_rate")
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(XSTEST_CSV)
