@@ -5,6 +5,8 @@ PYTHON ?= python3
 MODEL ?= hf:deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
 BENCHMARK ?= xstest
 OUT ?= runs/default
+# A local benchmark mirror (<benchmark>/<file>) is used when one sits beside the project.
+DATA_DIR ?= $(firstword $(THINKSAFE_DATA_DIR) $(wildcard ../shared/data))
 
 .PHONY: install install-test run test
 
@@ -18,7 +20,7 @@ install-test: install
 	$(PYTHON) -m pip install -e ".[hf,test]"
 
 run: install
-	$(PYTHON) -m thinksafe eval --model $(MODEL) --benchmark $(BENCHMARK) --out $(OUT) --cpu-budget
+	$(PYTHON) -m thinksafe eval --model $(MODEL) --benchmark $(BENCHMARK) --out $(OUT) --cpu-budget $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 test: install-test
 	$(PYTHON) -m pytest

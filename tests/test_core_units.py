@@ -162,3 +162,16 @@ def test_listing_commands():
     assert "xstest" in runner.invoke(app, ["benchmarks"]).output
     listed = runner.invoke(app, ["judges"]).output
     assert "refusal-rules" in listed and "refusal-llm" in listed
+
+
+def test_rubric_judge_identity_covers_prompt_model_and_version():
+    from thinksafe.judges.base import JudgeContext, make_judge
+
+    judge = make_judge("refusal-llm", JudgeContext(judge_model="openai:j@http://127.0.0.1:1/v1"))
+    other_model = make_judge("refusal-llm", JudgeContext(judge_model="openai:k@http://127.0.0.1:1/v1"))
+    assert judge.identity() != other_model.identity()
+    changed = make_judge("refusal-llm", JudgeContext(judge_model="openai:j@http://127.0.0.1:1/v1"))
+    changed.rubric += "\nBe strict."
+    assert changed.identity() != judge.identity()
+    with pytest.raises(ValueError, match="needs a judge model"):
+        make_judge("refusal-llm", JudgeContext())
