@@ -14,10 +14,11 @@ DATA_DIR ?= $(firstword $(THINKSAFE_DATA_DIR) $(wildcard ../shared/data))
 # pip picks the build its index offers.
 install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==2.13.0" || $(PYTHON) -m pip install torch
-	$(PYTHON) -m pip install -e ".[hf]"
+	$(PYTHON) -c "import setuptools, wheel" 2>/dev/null || $(PYTHON) -m pip install setuptools wheel
+	$(PYTHON) -m pip install --no-build-isolation -e ".[hf]"
 
 install-test: install
-	$(PYTHON) -m pip install -e ".[hf,test]"
+	$(PYTHON) -m pip install --no-build-isolation -e ".[hf,test]"
 
 run: install
 	$(PYTHON) -m thinksafe eval --model $(MODEL) --benchmark $(BENCHMARK) --out $(OUT) --cpu-budget $(if $(DATA_DIR),--data-dir $(DATA_DIR))
