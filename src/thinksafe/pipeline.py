@@ -150,7 +150,8 @@ class Evaluation:
 
     async def judge(self, results: list[SampleResult], spec: JudgeSpec) -> str:
         """Judge both channels of every result; returns the judge's display name."""
-        judge = make_judge(spec.name, JudgeContext(judge_model=spec.model, model_options=self.model_options))
+        context = JudgeContext(judge_model=spec.model, model_options=self.model_options, options=dict(self.benchmark.options))
+        judge = make_judge(spec.name, context)
         name = spec.label
         identity = judge.identity()
         work: list[tuple[SampleResult, Channel, str, str]] = []
@@ -259,7 +260,9 @@ async def evaluate_async(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
             store=db, console=console, progress=progress,
         )
-        results = await run.generate(samples)
+        # A benchmark may drive generation itself (multi-turn), through the same store: `generate(run, samples)`.
+        custom = getattr(bench, "generate", None)
+        results = await (custom(run, samples) if custom is not None else run.generate(samples))
         names = [await run.judge(results, spec) for spec in specs]
         summary = run.summarise(results, names, len(samples))
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())

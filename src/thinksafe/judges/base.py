@@ -25,6 +25,7 @@ class JudgeContext(BaseModel):
 
     judge_model: str | None = None
     model_options: Any = None
+    options: dict[str, Any] = {}  # the benchmark's options (e.g. expansion_model), for judges that need them
 
 
 class Judge(abc.ABC):
