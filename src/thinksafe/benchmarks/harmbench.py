@@ -1,0 +1,93 @@
+"""HarmBench (Mazeika et al., 2024): the 300 standard and contextual text behaviors.
+
+Rows come from harmbench_behaviors_text_all.csv (400 behaviors: 200 standard, 100
+contextual, 100 copyright); `--option split=test|val` reads the official test (320) or
+validation (80) split instead. The 100 copyright behaviors are left out: HarmBench judges
+them by hashing the generation against the copyrighted text, which we do not have.
+A contextual behavior is asked with its ContextString first, as HarmBench's own
+generation does ("{context}\n\n---\n\n{behavior}"), and the HarmBench classifier gets
+the context through its contextual prompt (add `--judge harmbench-cls=SPEC`; the default
+judges are those of every harm benchmark, since `--judge-model` names a general LLM). Metrics: harmful rate (attack success rate),
+harm score and refusal rate per channel, overall, per semantic category and per
+functional category (standard / contextual).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from typing import ClassVar
+
+from thinksafe.benchmarks.base import register_benchmark
+from thinksafe.benchmarks.harm_metrics import HarmBenchmark
+from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.schema import Message, Sample, SampleResult
+
+BASE = "https://raw.githubusercontent.com/busycalibrating/AdversariaLLM/f970939/data/behavior_datasets/"
+SPLITS = {
+    "all": DataFile(benchmark="harmbench", name="harmbench_behaviors_text_all.csv", url=BASE + "harmbench_behaviors_text_all.csv",
+                    sha256="2745611872be3b2eab141e39bb328b8c1140dc3cd8d0a49da6174260d9ccbfb9"),
+    "test": DataFile(benchmark="harmbench", name="harmbench_behaviors_text_test.csv", url=BASE + "harmbench_behaviors_text_test.csv",
+                     sha256="bf2bfd36f765d97cbbe27a3191b492ea76b1771e9116af80a587647831de75ce"),
+    "val": DataFile(benchmark="harmbench", name="harmbench_behaviors_text_val.csv", url=BASE + "harmbench_behaviors_text_val.csv",
+                    sha256="7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534"),
+}
+COLUMNS = ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID")
+KEPT = ("standard", "contextual")
+COPYRIGHT_NOTE = (
+    "HarmBench's copyright behaviors are left out: HarmBench judges them by hash matching "
+    "against the copyrighted text, which thinksafe does not have"
+)
+
+
+@register_benchmark
+class HarmBench(HarmBenchmark):
+    name: ClassVar[str] = "harmbench"
+    description: ClassVar[str] = "HarmBench: 300 standard + contextual text behaviors (copyright left out)"
+    files: ClassVar[tuple[DataFile, ...]] = tuple(SPLITS.values())
+    headline: ClassVar[str | None] = "harmful_rate"
+
+    def split(self) -> str:
+        split = self.options.get("split", "all")
+        if split not in SPLITS:
+            raise ValueError(f"harmbench split must be one of {sorted(SPLITS)}, got {split!r}")
+        return split
+
+    def load(self, data: DataResolver) -> list[Sample]:
+        path = data.path(SPLITS[self.split()])
+        samples = []
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RowError(path, 1, f"header lacks columns {missing}")
+            for line, row in enumerate(reader, start=2):
+                kind = row["FunctionalCategory"]
+                if kind == "copyright":
+                    continue
+                if kind not in KEPT or not row["Behavior"].strip() or not row["BehaviorID"].strip():
+                    raise RowError(path, line, f"needs a Behavior, a BehaviorID and a known FunctionalCategory, got {row!r}")
+                context = row["ContextString"].strip() or None
+                if kind == "contextual" and context is None:
+                    raise RowError(path, line, "a contextual behavior without a ContextString")
+                prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
+                samples.append(
+                    Sample(
+                        id=f"harmbench-{row['BehaviorID']}",
+                        benchmark=self.name,
+                        messages=[Message(role="user", content=prompt)],
+                        category=[row["SemanticCategory"], kind],
+                        metadata={"harmful": True, "behavior": row["Behavior"], "context": context,
+                                  "behavior_id": row["BehaviorID"], "tags": row["Tags"]},
+                    )
+                )
+        return samples
+
+    def groups(self) -> dict[str, Callable[[SampleResult], str | None]]:
+        return {
+            "semantic": lambda r: r.sample.category[0],
+            "functional": lambda r: r.sample.category[1],
+        }
+
+    def notes(self) -> list[str]:
+        return [COPYRIGHT_NOTE]
