@@ -18,7 +18,7 @@ install:
 	$(PYTHON) -m pip install --no-build-isolation -e ".[hf]"
 
 install-test: install
-	$(PYTHON) -m pip install --no-build-isolation -e ".[hf,test]"
+	$(PYTHON) -m pip install --no-build-isolation -e ".[hf,test,train]"
 
 run: install
 	$(PYTHON) -m thinksafe eval --model $(MODEL) --benchmark $(BENCHMARK) --out $(OUT) --cpu-budget $(if $(DATA_DIR),--data-dir $(DATA_DIR))

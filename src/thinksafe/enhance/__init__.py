@@ -1,0 +1,1 @@
+"""Safety enhancement: fine-tuning data (`data`), training (`train`), before/after report (`compare`)."""

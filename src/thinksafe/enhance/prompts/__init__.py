@@ -1,0 +1,1 @@
+"""System prompts used when generating fine-tuning targets (our own words)."""

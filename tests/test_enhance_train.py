@@ -1,0 +1,91 @@
+"""enhance train: a killed run resumes from its last complete checkpoint; --merge equals the adapter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from thinksafe.enhance.train import TrainConfig, last_complete_checkpoint, run_training
+
+
+def write_records(path: Path, count: int = 48) -> Path:
+    rows = [
+        {"id": str(i), "messages": [{"role": "user", "content": f"What is {i} + 1?"},
+                                    {"role": "assistant", "content": f"<think>\n{i} plus one.\n</think>\n\nThe answer is {i + 1}."}]}
+        for i in range(count)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def train_command(model: Path, data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "thinksafe", "enhance", "train", "--model", f"hf:{model}", "--data", str(data), "--out", str(out),
+            "--max-steps", "40", "--save-steps", "4", "--batch-size", "4", "--learning-rate", "1e-3", "--no-progress"]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_the_last_checkpoint(tiny_r1_model, tmp_path):
+    data = write_records(tmp_path / "train.jsonl")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(train_command(tiny_r1_model, data, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            found = last_complete_checkpoint(out / "checkpoints")
+            if found is not None and int(found.name.split("-")[1]) >= 8:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be killed"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    killed_at = last_complete_checkpoint(out / "checkpoints")
+    assert killed_at is not None and not (out / "result.json").exists()
+    step = int(killed_at.name.split("-")[1])
+    assert 8 <= step < 40
+
+    finished = subprocess.run(train_command(tiny_r1_model, data, out), env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result = json.loads((out / "result.json").read_text())
+    assert result["steps"] == 40 and result["method"] == "lora"
+    assert Path(result["resumed_from"]).name.startswith("checkpoint-") and int(Path(result["resumed_from"]).name.split("-")[1]) >= step
+    assert "resumed from" in finished.stdout
+
+
+def test_merged_model_answers_like_the_adapter(tiny_r1_model, tmp_path):
+    from thinksafe.models.hf import load_hf, render_prompt
+    from thinksafe.schema import Message
+
+    data = write_records(tmp_path / "train.jsonl", 16)
+    config = TrainConfig(model=f"hf:{tiny_r1_model}", data=data, out=tmp_path / "o", max_steps=6, batch_size=8, learning_rate=5e-2,
+                         save_steps=1000, merge=True, progress=False, lora_r=4)
+    result = run_training(config)
+    assert result.merged_spec == f"hf:{(tmp_path / 'o' / 'merged').resolve()}" and result.steps == 6
+    assert result.train_records == 16 and result.dropped_records == 0 and result.train_tokens > 0
+
+    def greedy(spec: str) -> list[int]:
+        tokenizer, model = load_hf(spec.removeprefix("hf:"), "cpu")
+        text = render_prompt(tokenizer, [Message(role="user", content="What is 3 + 1?")])
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return model.generate(**ids, max_new_tokens=12, do_sample=False)[0].tolist()
+
+    adapter, merged, base = greedy(result.model_spec), greedy(result.merged_spec), greedy(f"hf:{tiny_r1_model}")
+    assert adapter == merged
+    assert adapter != base  # training changed the model
+
+
+def test_adapter_spec_cannot_be_trained_on(tmp_path):
+    config = TrainConfig(model="hf:base+adapter", data=tmp_path, out=tmp_path)
+    with pytest.raises(ValueError, match="names an adapter"):
+        config.base_path()
