@@ -3,7 +3,7 @@
 #   make test   installs what is needed and runs the offline test suite
 PYTHON ?= python3
 MODEL ?= hf:deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B
-BENCHMARK ?= xstest
+BENCHMARK ?= default
 OUT ?= runs/default
 # A local benchmark mirror (<benchmark>/<file>) is used when one sits beside the project.
 DATA_DIR ?= $(firstword $(THINKSAFE_DATA_DIR) $(wildcard ../shared/data))

@@ -175,3 +175,15 @@ def test_rubric_judge_identity_covers_prompt_model_and_version():
     assert changed.identity() != judge.identity()
     with pytest.raises(ValueError, match="needs a judge model"):
         make_judge("refusal-llm", JudgeContext())
+
+
+def test_default_suite_runs_offline_without_a_judge_model():
+    from thinksafe.judges.base import JudgeContext, make_judge
+
+    suite = suite_names()["default"]
+    assert "xstest" in suite.members and "gsm8k" in suite.members
+    for member in suite.members:
+        bench = get_benchmark(member)
+        for judge in bench.default_judges:
+            make_judge(judge, JudgeContext())  # raises if the judge needs a model
+    assert get_benchmark("chisafetybench-qa", judge_model="openai:j@http://x/v1").default_judges == ("chisafety-refusal",)

@@ -17,6 +17,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 CPU_BUDGET_LIMIT = 40
+CPU_BUDGET_SUITE_LIMIT = 16  # per member benchmark
 CPU_BUDGET_TOKENS = 768
 
 
@@ -53,7 +54,7 @@ def eval_command(
     victim_model: Annotated[Optional[str], typer.Option(help="model spec simulating the victim (cse-phishing)")] = None,
     expansion_model: Annotated[Optional[str], typer.Option(help="model spec for the expansion step (cse-mitre)")] = None,
     option: Annotated[Optional[list[str]], typer.Option(help="benchmark option KEY=VALUE; repeatable")] = None,
-    cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items with {CPU_BUDGET_TOKENS} new tokens")] = False,
+    cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items ({CPU_BUDGET_SUITE_LIMIT} per suite member) with {CPU_BUDGET_TOKENS} new tokens")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
     """Evaluate a model on a benchmark: generate, split thinking from answer, judge both."""
@@ -63,11 +64,11 @@ def eval_command(
 
     if cpu_budget and model.startswith("hf:") and not _gpu_available():
         if limit is None:
-            limit = CPU_BUDGET_LIMIT
+            limit = CPU_BUDGET_SUITE_LIMIT if benchmark in suite_names() else CPU_BUDGET_LIMIT
         if max_new_tokens is None:
             max_new_tokens = CPU_BUDGET_TOKENS
         err_console.print(
-            f"[yellow]No GPU: evaluating a stratified sample of {limit} items with max_new_tokens={max_new_tokens} "
+            f"[yellow]No GPU: evaluating a stratified sample of {limit} items (per benchmark) with max_new_tokens={max_new_tokens} "
             "(2 CPU cores need hours for the full set; run on a GPU or pass --limit/--max-new-tokens).[/yellow]"
         )
     params = GenerationParams(

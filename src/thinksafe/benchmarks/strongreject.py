@@ -60,7 +60,7 @@ class StrongReject(HarmBenchmark):
     name: ClassVar[str] = "strongreject"
     description: ClassVar[str] = "StrongREJECT: 313 forbidden prompts; harm score per channel and category"
     files: ClassVar[tuple[DataFile, ...]] = (STRONGREJECT_CSV,)
-    headline: ClassVar[str | None] = "mean_harm_score"
+    headline: ClassVar[tuple[str, ...]] = ("mean_harm_score", "harmful_rate")  # the rate when no scoring judge ran
 
     def load(self, data: DataResolver) -> list[Sample]:
         return load_strongreject(data, STRONGREJECT_CSV, self.name, "strongreject")
@@ -71,7 +71,7 @@ class StrongRejectSmall(HarmBenchmark):
     name: ClassVar[str] = "strongreject-small"
     description: ClassVar[str] = "StrongREJECT small set: 60 forbidden prompts"
     files: ClassVar[tuple[DataFile, ...]] = (STRONGREJECT_SMALL_CSV,)
-    headline: ClassVar[str | None] = "mean_harm_score"
+    headline: ClassVar[tuple[str, ...]] = ("mean_harm_score", "harmful_rate")  # the rate when no scoring judge ran
 
     def load(self, data: DataResolver) -> list[Sample]:
         return load_strongreject(data, STRONGREJECT_SMALL_CSV, self.name, "strongreject-small")
