@@ -34,6 +34,7 @@ from thinksafe.schema import (
 from thinksafe.store import Store, generation_key, judgement_key
 
 JUDGE_CHUNK = 256
+INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
 
 
 class JudgeSpec(BaseModel):
@@ -86,6 +87,14 @@ def channel_input(result: SampleResult, channel: Channel, judge: str) -> str | J
     return completion.answer
 
 
+def _runs_inline(spec: JudgeSpec) -> bool:
+    """A model-free (rule) judge is cheap: it runs while generation waits on the network."""
+    from thinksafe.judges.base import judge_names
+
+    judge_cls = judge_names().get(spec.name)
+    return spec.model is None and judge_cls is not None and not judge_cls.needs_model
+
+
 class Evaluation:
     """One run of one benchmark on one model; each stage reads the store first."""
 
@@ -111,6 +120,8 @@ class Evaluation:
         self.console = console
         self.show_progress = progress
         self.notes: list[str] = []
+        self.inline_judges = [spec for spec in judges if _runs_inline(spec)]
+        self._held: dict[str, Judgement] = {}  # judged during generation, stored by the judge stage
 
     async def generate(self, samples: list[Sample]) -> list[SampleResult]:
         requests = [
@@ -125,20 +136,24 @@ class Evaluation:
         ]
         stored = self.store.get_generations(r.key for r in requests)
         pending = [r for r in requests if r.key not in stored or stored[r.key].error]
+        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
         if pending:
             model = load_model(self.model_text, self.model_options)
             self.notes += getattr(model, "notes", [])
             try:
-                await self._generate_pending(model, pending, stored)
+                await self._generate_pending(model, pending, stored, {r.key: sk for sk, r in zip(by_sample, requests)})
             finally:
                 await model.aclose()
-        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
         return [
             SampleResult(sample=s, sample_index=k, generation_key=r.key, completion=stored[r.key])
             for (s, k), r in zip(by_sample, requests)
         ]
 
-    async def _generate_pending(self, model: Model, pending: list[GenerationRequest], stored: dict) -> None:
+    async def _generate_pending(self, model: Model, pending: list[GenerationRequest], stored: dict,
+                                samples: dict[str, tuple[Sample, int]] | None = None) -> None:
+        """Generate and store; model-free judges judge each completion as it arrives (see `_runs_inline`)."""
+        inline = self.inline_judges if samples is not None else []
+        ready: list[SampleResult] = []
         with _progress(self.show_progress, self.console) as progress:
             task = progress.add_task(f"generating ({model.spec})", total=len(pending))
             async for index, completion in model.generate(pending):
@@ -146,9 +161,23 @@ class Evaluation:
                 self.store.put_generation(request.key, self.model_spec, completion)
                 stored[request.key] = completion
                 progress.advance(task)
+                if inline:
+                    sample, k = samples[request.key]
+                    ready.append(SampleResult(sample=sample, sample_index=k, generation_key=request.key, completion=completion))
+                    if len(ready) >= INLINE_CHUNK:
+                        await self._judge_inline(ready, inline)
+                        ready = []
+            await self._judge_inline(ready, inline)
         self.store.flush()
 
-    async def judge(self, results: list[SampleResult], spec: JudgeSpec) -> str:
+    async def _judge_inline(self, results: list[SampleResult], specs: list[JudgeSpec]) -> None:
+        """Judge now and hold the judgements; the judge stage stores them instead of judging again."""
+        if results:
+            for spec in specs:
+                await self.judge(results, spec, show_progress=False, hold=True)
+
+    async def judge(self, results: list[SampleResult], spec: JudgeSpec, show_progress: bool | None = None,
+                    hold: bool = False) -> str:
         """Judge both channels of every result; returns the judge's display name."""
         context = JudgeContext(judge_model=spec.model, model_options=self.model_options, options=dict(self.benchmark.options))
         judge = make_judge(spec.name, context)
@@ -171,18 +200,25 @@ class Evaluation:
             cached = stored.get(key)
             if cached is not None and not cached.details.get("transient"):
                 result.judgements[name][channel] = cached.model_copy(update={"judge": name})
+            elif not hold and key in self._held:
+                judgement = self._held.pop(key)
+                result.judgements[name][channel] = judgement
+                self.store.put_judgement(key, result.generation_key, judgement)
             else:
                 pending.append((result, channel, text, key))
         try:
-            await self._judge_pending(judge, name, pending)
+            show = self.show_progress if show_progress is None else show_progress
+            await self._judge_pending(judge, name, pending, show, hold)
         finally:
             await judge.aclose()
         return name
 
-    async def _judge_pending(self, judge: Judge, name: str, pending: list) -> None:
+    async def _judge_pending(self, judge: Judge, name: str, pending: list, show_progress: bool = False,
+                             hold: bool = False) -> None:
+        """Judge and store; with `hold`, keep scored judgements in memory instead (failures are retried later)."""
         if not pending:
             return
-        with _progress(self.show_progress, self.console) as progress:
+        with _progress(show_progress, self.console) as progress:
             task = progress.add_task(f"judging ({name})", total=len(pending))
             for start in range(0, len(pending), JUDGE_CHUNK):
                 chunk = pending[start : start + JUDGE_CHUNK]
@@ -199,9 +235,13 @@ class Evaluation:
                 for (result, channel, _, key), judgement in zip(chunk, judgements):
                     judgement = judgement.model_copy(update={"judge": name})
                     result.judgements[name][channel] = judgement
-                    self.store.put_judgement(key, result.generation_key, judgement)
+                    if not hold:
+                        self.store.put_judgement(key, result.generation_key, judgement)
+                    elif not judgement.details.get("transient"):
+                        self._held[key] = judgement
                 progress.advance(task, len(chunk))
-        self.store.flush()
+        if not hold:
+            self.store.flush()
 
     def summarise(self, results: list[SampleResult], judge_names: list[str], n_samples: int) -> RunSummary:
         unscored: dict[str, dict[str, int]] = {}
@@ -248,7 +288,10 @@ async def evaluate_async(
     benchmark_options: dict[str, str] | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form."""
-    bench = get_benchmark(benchmark, **(benchmark_options or {})) if isinstance(benchmark, str) else benchmark
+    options = dict(benchmark_options or {})
+    if judge_model is not None:
+        options.setdefault("judge_model", judge_model)  # benchmarks pick their LLM judge when one is given
+    bench = get_benchmark(benchmark, **options) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
     console = console or Console(stderr=True)
     own_store = not isinstance(store, Store)

@@ -63,7 +63,7 @@ def judgement_key(judge_identity: dict[str, Any], channel: Channel, gen_key: str
 class Store:
     """SQLite in WAL mode; writes are buffered and committed in batches."""
 
-    def __init__(self, path: Path | str, batch_size: int = 256, max_delay_s: float = 2.0):
+    def __init__(self, path: Path | str, batch_size: int = 1024, max_delay_s: float = 2.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False)
