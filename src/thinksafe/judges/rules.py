@@ -99,15 +99,31 @@ _COMPILED = {
     "anywhere_en": [re.compile(p) for p in ANYWHERE_EN],
     "anywhere_zh": [re.compile(p) for p in ANYWHERE_ZH],
 }
+
+
+def _combine(patterns: list[re.Pattern]) -> re.Pattern:
+    """One alternation for a group, a shared leading \\b factored out: a single fast scan (about 10x)."""
+    bounded = [p.pattern[2:] for p in patterns if p.pattern.startswith(r"\b")]
+    others = [p.pattern for p in patterns if not p.pattern.startswith(r"\b")]
+    parts = ([r"\b(?:" + "|".join(f"(?:{b})" for b in bounded) + ")"] if bounded else []) + [f"(?:{o})" for o in others]
+    return re.compile("|".join(parts))
+
+
+_ANY = {group: _combine(patterns) for group, patterns in _COMPILED.items()}
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _ZH_SORRY = re.compile(OPENING_ZH[0])
 _ZH_REFUSAL_VERB = re.compile(r"(?:不能|无法|不会|拒绝|不可以|不便|不予|婉拒)")
 
 
+_QUOTES_AND_MARKDOWN = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
+                                      "*": None, "_": None, "#": None, ">": None, "`": None})
+
+
 def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)  # full-width letters and punctuation to ASCII
-    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    text = re.sub(r"[*_#>`]+", "", text)  # markdown emphasis and headings
-    return re.sub(r"\s+", " ", text).strip().lower()
+    """NFKC (full-width letters and punctuation to ASCII), straight quotes, no markdown, one space, lower case."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.translate(_QUOTES_AND_MARKDOWN).split()).lower()
 
 
 SECTION_WORDS = (
@@ -156,21 +172,24 @@ def find_refusal(text: str) -> str | None:
     return _find_in(text)
 
 
+def _first_hit(group: str, text: str) -> str | None:
+    """The first pattern of `group` found in `text`; one combined pass decides whether any is."""
+    if not _ANY[group].search(text):
+        return None
+    return next(p.pattern for p in _COMPILED[group] if p.search(text))
+
+
 def _find_in(text: str) -> str | None:
     norm = normalise(text)
     head = norm[:OPENING_WINDOW]
-    for pattern in _COMPILED["opening_en"]:
-        if pattern.search(head):
-            return pattern.pattern
-    for pattern in _COMPILED["lead_en"]:
-        if pattern.search(norm[:LEAD_WINDOW]):
-            return pattern.pattern
-    for pattern in _COMPILED["anywhere_en"] + _COMPILED["anywhere_zh"]:
-        if pattern.search(norm):
-            return pattern.pattern
-    if _ZH_SORRY.search(head) and _ZH_REFUSAL_VERB.search(head[:120]):
-        return OPENING_ZH[0] + " + refusal verb"
-    return None
+    has_cjk = _CJK.search(norm) is not None  # Chinese patterns cannot match without Chinese text
+    return (
+        _first_hit("opening_en", head)
+        or _first_hit("lead_en", norm[:LEAD_WINDOW])
+        or _first_hit("anywhere_en", norm)
+        or (_first_hit("anywhere_zh", norm) if has_cjk else None)
+        or (OPENING_ZH[0] + " + refusal verb" if has_cjk and _ZH_SORRY.search(head) and _ZH_REFUSAL_VERB.search(head[:120]) else None)
+    )
 
 
 RULES_FINGERPRINT = stable_hash(
