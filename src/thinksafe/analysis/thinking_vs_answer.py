@@ -5,7 +5,7 @@ safe/unsafe reading (`Judgement.unsafe` not None) falls in one cell:
 thinking safe/unsafe x answer safe/unsafe. Generations where either reading is None are
 left out (no unsafe side: benign prompts, over-refusal sets, unscored or absent thinking)
 and counted under `left_out`. Each benchmark's judges say how their labels map to
-safe/unsafe (see docs/r1-risk.md).
+safe/unsafe (see the README, R1 risk section).
 
 Reflection: does the thinking notice that the request is harmful, illegal or unethical?
 By default the rule-based EN/ZH patterns of `thinksafe.reflection`; when the run includes

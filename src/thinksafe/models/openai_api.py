@@ -3,7 +3,7 @@
 Requests go straight to `/chat/completions` (or `/completions` for a pre-formatted prompt)
 through one aiohttp session with keep-alive connections: the openai SDK over httpx cost about
 3 ms of CPU per request on a 2-core machine, enough to make the client, not the server, the
-bottleneck at 64 requests in flight (docs/performance.md). Its retry policy is kept: 408, 409,
+bottleneck at 64 requests in flight (README, Performance). Its retry policy is kept: 408, 409,
 429, 5xx, timeouts and dropped connections are retried with exponential backoff and jitter
 (0.5 s doubling to 8 s), honouring a Retry-After of up to 60 s; a request that still fails
 becomes a completion with ``error`` set, so it is stored and retried on the next run rather
