@@ -53,14 +53,18 @@ def rate(
     judge: str,
     channel: Channel,
     name: str,
-    hit: Callable[[Judgement], float | bool],
+    hit: Callable[[Judgement], float | bool | None],
     higher_is_better: bool,
     include: Callable[[SampleResult], bool] = lambda r: True,
     group: str = "all",
     description: str = "",
     value_range: tuple[float, float] = (0.0, 1.0),
 ) -> Metric:
-    """Mean of `hit` over the scored judgements of the included results; absent channels skipped."""
+    """Mean of `hit` over the scored judgements of the included results.
+
+    Absent channels are skipped; unscored judgements are counted apart; a `hit` of None means
+    the judgement carries nothing for this metric (e.g. no score) and is left out.
+    """
     values: list[float] = []
     clusters: list[str] = []
     unscored = 0
@@ -73,7 +77,10 @@ def rate(
         if not judgement.scored:
             unscored += 1
             continue
-        values.append(float(hit(judgement)))
+        found = hit(judgement)
+        if found is None:
+            continue
+        values.append(float(found))
         clusters.append(result.sample.id)
     value, low, high = bootstrap_mean(values, clusters)
     return Metric(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import REFUSAL_LABELS, Benchmark, is_refusal
-from thinksafe.metrics import bootstrap_mean
+from thinksafe.metrics import rate
 from thinksafe.schema import Channel, Judgement, Metric, SampleResult
 
 JUDGED_WITH_MODEL = ("refusal-rules", "strongreject")
@@ -37,27 +37,9 @@ def mean_metric(
     description: str = "",
 ) -> Metric:
     """Mean of `value` over scored judgements (None values are not this metric's, left out)."""
-    values: list[float] = []
-    clusters: list[str] = []
-    unscored = 0
-    for result in results:
-        if not include(result):
-            continue
-        judgement = result.judgement(judge, channel)
-        if judgement is None:
-            continue
-        if not judgement.scored:
-            unscored += 1
-            continue
-        found = value(judgement)
-        if found is None:
-            continue
-        values.append(float(found))
-        clusters.append(result.sample.id)
-    mean, low, high = bootstrap_mean(values, clusters)
-    return Metric(
-        name=name, channel=channel, judge=judge, value=mean, ci_low=low, ci_high=high, n=len(values), unscored=unscored,
-        group=group, higher_is_better=higher_is_better, range=value_range, description=description,
+    return rate(
+        results, judge=judge, channel=channel, name=name, hit=value, higher_is_better=higher_is_better,
+        include=include, group=group, description=description, value_range=value_range,
     )
 
 
