@@ -198,11 +198,35 @@ def load_for_training(config: TrainConfig, cuda: bool) -> tuple[Any, Any]:
     return tokenizer, model
 
 
+MODEL_INPUTS = frozenset({"input_ids", "attention_mask", "labels", "position_ids"})
+
+
+def lean_trainer_class() -> type:
+    """SFTTrainer whose loss step is the plain causal-LM loss over the label tokens.
+
+    TRL's own step also computes entropy and token accuracy and reads three scalars back
+    from the GPU every step (`.item()`), which stalls the launch queue; on an H100 that cost
+    `enhance train` 11-14% against a plain PyTorch loop. The objective is the same: summed
+    token losses over the label tokens of the batch, divided by their number.
+    """
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class LeanSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            model_inputs = {k: v for k, v in inputs.items() if k in MODEL_INPUTS}
+            model_inputs["use_cache"] = False
+            return Trainer.compute_loss(
+                self, model, model_inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
+
+    return LeanSFTTrainer
+
+
 def run_training(config: TrainConfig, callbacks: list | None = None) -> TrainResult:
     """Fine-tune, checkpoint, resume, save; see the module docstring."""
     import torch
     from datasets import Dataset
-    from trl import SFTTrainer
 
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.startswith("cuda")
@@ -222,7 +246,7 @@ def run_training(config: TrainConfig, callbacks: list | None = None) -> TrainRes
             target_modules=config.lora_targets, task_type="CAUSAL_LM",
         )
     args = _sft_config(config, cuda, bool(eval_rows))
-    trainer = SFTTrainer(
+    trainer = lean_trainer_class()(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(train_rows),
