@@ -107,3 +107,44 @@ class DataResolver:
             f"{mirror} (a mirror directory given by --data-dir or THINKSAFE_DATA_DIR), "
             f"or at {cache_dir() / file.benchmark / file.name}."
         )
+
+
+def csv_rows(
+    path: Path, columns: tuple[str, ...], *, delimiter: str = ",", non_empty: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, str]]]:
+    """(row number, row) pairs of a CSV or TSV file, numbered as lines with the header as 1.
+
+    A header without `columns`, or a row with an empty `non_empty` column, is a RowError.
+    """
+    import csv
+
+    with Path(path).open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=delimiter)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RowError(path, 1, f"header lacks columns {missing}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            if any(not (row.get(c) or "").strip() for c in non_empty):
+                raise RowError(path, line, f"needs non-empty {list(non_empty)}")
+            rows.append((line, row))
+    return rows
+
+
+def jsonl_rows(path: Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:
+    """(line number, object) pairs of a JSONL file; a line that is not an object with `required` is a RowError."""
+    import json
+
+    rows = []
+    with Path(path).open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise RowError(path, line, f"not JSON: {error}") from error
+            if not isinstance(row, dict) or any(row.get(k) in (None, "") for k in required):
+                raise RowError(path, line, f"needs fields {list(required)}")
+            rows.append((line, row))
+    return rows

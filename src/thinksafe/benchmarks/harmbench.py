@@ -14,13 +14,12 @@ functional category (standard / contextual).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.harm_metrics import HarmBenchmark
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, csv_rows
 from thinksafe.schema import Message, Sample, SampleResult
 
 BASE = "https://raw.githubusercontent.com/busycalibrating/AdversariaLLM/f970939/data/behavior_datasets/"
@@ -56,31 +55,26 @@ class HarmBench(HarmBenchmark):
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(SPLITS[self.split()])
         samples = []
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise RowError(path, 1, f"header lacks columns {missing}")
-            for line, row in enumerate(reader, start=2):
-                kind = row["FunctionalCategory"]
-                if kind == "copyright":
-                    continue
-                if kind not in KEPT or not row["Behavior"].strip() or not row["BehaviorID"].strip():
-                    raise RowError(path, line, f"needs a Behavior, a BehaviorID and a known FunctionalCategory, got {row!r}")
-                context = row["ContextString"].strip() or None
-                if kind == "contextual" and context is None:
-                    raise RowError(path, line, "a contextual behavior without a ContextString")
-                prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
-                samples.append(
-                    Sample(
-                        id=f"harmbench-{row['BehaviorID']}",
-                        benchmark=self.name,
-                        messages=[Message(role="user", content=prompt)],
-                        category=[row["SemanticCategory"], kind],
-                        metadata={"harmful": True, "behavior": row["Behavior"], "context": context,
-                                  "behavior_id": row["BehaviorID"], "tags": row["Tags"]},
-                    )
+        for line, row in csv_rows(path, COLUMNS):
+            kind = row["FunctionalCategory"]
+            if kind == "copyright":
+                continue
+            if kind not in KEPT or not row["Behavior"].strip() or not row["BehaviorID"].strip():
+                raise RowError(path, line, f"needs a Behavior, a BehaviorID and a known FunctionalCategory, got {row!r}")
+            context = row["ContextString"].strip() or None
+            if kind == "contextual" and context is None:
+                raise RowError(path, line, "a contextual behavior without a ContextString")
+            prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
+            samples.append(
+                Sample(
+                    id=f"harmbench-{row['BehaviorID']}",
+                    benchmark=self.name,
+                    messages=[Message(role="user", content=prompt)],
+                    category=[row["SemanticCategory"], kind],
+                    metadata={"harmful": True, "behavior": row["Behavior"], "context": context,
+                              "behavior_id": row["BehaviorID"], "tags": row["Tags"]},
                 )
+            )
         return samples
 
     def groups(self) -> dict[str, Callable[[SampleResult], str | None]]:

@@ -11,14 +11,13 @@ judges are those of every harm benchmark here. Metrics: benchmarks/harm_metrics.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.harm_metrics import HarmBenchmark
-from thinksafe.data import DataError, DataFile, DataResolver, RowError
+from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows
 from thinksafe.schema import Message, Sample
 
 JBB_MIRROR_CSV = DataFile(
@@ -56,23 +55,18 @@ class JailbreakBench(HarmBenchmark):
     def load(self, data: DataResolver) -> list[Sample]:
         path = resolve(data)
         samples = []
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise RowError(path, 1, f"header lacks columns {missing}")
-            for line, row in enumerate(reader, start=2):
-                if not row["Goal"].strip() or not row["Category"].strip() or not row["Index"].strip():
-                    raise RowError(path, line, f"needs an Index, a Goal and a Category, got {row!r}")
-                samples.append(
-                    Sample(
-                        id=f"jbb-{row['Index'].strip()}",
-                        benchmark=self.name,
-                        messages=[Message(role="user", content=row["Goal"])],
-                        category=[row["Category"].strip()],
-                        metadata={"harmful": True, "behavior": row["Goal"], "behavior_name": row["Behavior"]},
-                    )
+        for line, row in csv_rows(path, COLUMNS):
+            if not row["Goal"].strip() or not row["Category"].strip() or not row["Index"].strip():
+                raise RowError(path, line, f"needs an Index, a Goal and a Category, got {row!r}")
+            samples.append(
+                Sample(
+                    id=f"jbb-{row['Index'].strip()}",
+                    benchmark=self.name,
+                    messages=[Message(role="user", content=row["Goal"])],
+                    category=[row["Category"].strip()],
+                    metadata={"harmful": True, "behavior": row["Goal"], "behavior_name": row["Behavior"]},
                 )
+            )
         counts = Counter(s.category[0] for s in samples)
         if len(samples) != 100 or len(counts) != 10:
             raise RowError(path, len(samples) + 1, f"expected 100 behaviors in 10 categories, got {len(samples)} in {len(counts)}")

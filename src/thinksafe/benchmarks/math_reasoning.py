@@ -16,11 +16,10 @@ an unparseable reference) are left out and counted as unscored.
 from __future__ import annotations
 
 import abc
-import json
 from typing import Any, ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, jsonl_rows
 from thinksafe.metrics import bootstrap_mean
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -54,23 +53,6 @@ CMATH_TEST = DataFile(
     url=f"{QWEN_MATH}/cmath/test.jsonl",
     sha256="e2ceabf05d10b37f207eaebbe8db24dbfc961e1a4f07337d2fc4db42a7f44fdb",
 )
-
-
-def read_jsonl(path, required: tuple[str, ...]) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) pairs; a row that is not an object with the required fields is a RowError."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RowError(path, line_no, f"not JSON: {error}") from error
-            if not isinstance(row, dict) or any(row.get(k) in (None, "") for k in required):
-                raise RowError(path, line_no, f"needs fields {list(required)}")
-            rows.append((line_no, row))
-    return rows
 
 
 def gsm8k_answer(solution: str) -> str:
@@ -133,7 +115,7 @@ class MathBenchmark(Benchmark):
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(self.file)
         samples = []
-        for line_no, raw in read_jsonl(path, self.required):
+        for line_no, raw in jsonl_rows(path, self.required):
             try:
                 item_id, problem, reference, category = self.row(line_no, raw)
             except (KeyError, IndexError, ValueError, TypeError) as error:

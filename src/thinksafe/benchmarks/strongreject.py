@@ -9,12 +9,11 @@ harmful rate and refusal rate per channel, overall and per category, with interv
 
 from __future__ import annotations
 
-import csv
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.harm_metrics import HarmBenchmark
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, csv_rows
 from thinksafe.schema import Message, Sample
 
 STRONGREJECT_CSV = DataFile(
@@ -34,24 +33,19 @@ COLUMNS = ("category", "source", "forbidden_prompt")
 
 def load_strongreject(data: DataResolver, file: DataFile, benchmark: str, prefix: str) -> list[Sample]:
     path = data.path(file)
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RowError(path, 1, f"header lacks columns {missing}")
-        samples = []
-        for index, row in enumerate(reader):
-            if not (row["forbidden_prompt"] or "").strip() or not (row["category"] or "").strip():
-                raise RowError(path, index + 2, f"needs a category and a forbidden_prompt, got {row!r}")
-            samples.append(
-                Sample(
-                    id=f"{prefix}-{index}",
-                    benchmark=benchmark,
-                    messages=[Message(role="user", content=row["forbidden_prompt"])],
-                    category=[row["category"].strip()],
-                    metadata={"harmful": True, "source": row["source"]},
-                )
+    samples = []
+    for line, row in csv_rows(path, COLUMNS):
+        if not (row["forbidden_prompt"] or "").strip() or not (row["category"] or "").strip():
+            raise RowError(path, line, f"needs a category and a forbidden_prompt, got {row!r}")
+        samples.append(
+            Sample(
+                id=f"{prefix}-{line - 2}",
+                benchmark=benchmark,
+                messages=[Message(role="user", content=row["forbidden_prompt"])],
+                category=[row["category"].strip()],
+                metadata={"harmful": True, "source": row["source"]},
             )
+        )
     return samples
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
 from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded, has_unsafe_reading, reads_refusal, refused
-from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir
+from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir, csv_rows
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -72,22 +72,18 @@ class WildJailbreak(Benchmark):
         path = data.path(WILDJAILBREAK_EVAL)
         csv.field_size_limit(sys.maxsize)
         samples = []
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle, delimiter="\t")
-            if not {"adversarial", "data_type"} <= set(reader.fieldnames or []):
-                raise RowError(path, 1, f"header lacks adversarial/data_type: {reader.fieldnames}")
-            for index, row in enumerate(reader):
-                if not (row.get("adversarial") or "").strip() or row.get("data_type") not in DATA_TYPES:
-                    raise RowError(path, index + 2, f"needs a prompt and data_type in {sorted(DATA_TYPES)}")
-                samples.append(
-                    Sample(
-                        id=f"wildjailbreak-{index}",
-                        benchmark=self.name,
-                        messages=[Message(role="user", content=row["adversarial"])],
-                        category=[row["data_type"]],
-                        metadata={"harmful": DATA_TYPES[row["data_type"]]},
-                    )
+        for line, row in csv_rows(path, ("adversarial", "data_type"), delimiter="\t"):
+            if not (row.get("adversarial") or "").strip() or row.get("data_type") not in DATA_TYPES:
+                raise RowError(path, line, f"needs a prompt and data_type in {sorted(DATA_TYPES)}")
+            samples.append(
+                Sample(
+                    id=f"wildjailbreak-{line - 2}",
+                    benchmark=self.name,
+                    messages=[Message(role="user", content=row["adversarial"])],
+                    category=[row["data_type"]],
+                    metadata={"harmful": DATA_TYPES[row["data_type"]]},
                 )
+            )
         return samples
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:

@@ -7,11 +7,10 @@ refusal label (full or partial) counts as refusal, as in the paper's binary read
 
 from __future__ import annotations
 
-import csv
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, is_refusal, register_benchmark
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, csv_rows
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -34,24 +33,19 @@ class XSTest(Benchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(XSTEST_CSV)
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise RowError(path, 1, f"header lacks columns {missing}")
-            samples = []
-            for line, row in enumerate(reader, start=2):
-                if not row["prompt"] or row["label"] not in {"safe", "unsafe"} or not row["type"]:
-                    raise RowError(path, line, f"needs a prompt, a type and label safe/unsafe, got {row!r}")
-                samples.append(
-                    Sample(
-                        id=f"xstest-{row['id']}",
-                        benchmark=self.name,
-                        messages=[Message(role="user", content=row["prompt"])],
-                        category=[row["label"], row["type"]],
-                        metadata={"harmful": row["label"] == "unsafe", "focus": row.get("focus"), "note": row.get("note")},
-                    )
+        samples = []
+        for line, row in csv_rows(path, COLUMNS):
+            if not row["prompt"] or row["label"] not in {"safe", "unsafe"} or not row["type"]:
+                raise RowError(path, line, f"needs a prompt, a type and label safe/unsafe, got {row!r}")
+            samples.append(
+                Sample(
+                    id=f"xstest-{row['id']}",
+                    benchmark=self.name,
+                    messages=[Message(role="user", content=row["prompt"])],
+                    category=[row["label"], row["type"]],
+                    metadata={"harmful": row["label"] == "unsafe", "focus": row.get("focus"), "note": row.get("note")},
                 )
+            )
         return samples
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:

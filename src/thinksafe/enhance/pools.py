@@ -10,7 +10,6 @@ modules that read the same files for evaluation.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import re
@@ -20,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from thinksafe.data import DataError, DataFile, DataResolver, RowError
+from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows, jsonl_rows
 from thinksafe.schema import Message
 
 Kind = Literal["harmful", "benign", "math"]
@@ -118,41 +117,16 @@ def user_item(pool: str, kind: Kind, row_id: str, prompt: str, category: str = "
     )
 
 
-def _csv_rows(path: Path, required: tuple[str, ...], delimiter: str = ",") -> list[tuple[int, dict]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RowError(path, 1, f"header lacks columns {missing}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            if any(not (row.get(c) or "").strip() for c in required):
-                raise RowError(path, line, f"needs non-empty {list(required)}")
-            rows.append((line, row))
-    return rows
-
-
-def _jsonl_rows(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise RowError(path, line, f"not JSON: {error}") from error
-            if not isinstance(row, dict) or any(row.get(k) in (None, "") for k in required):
-                raise RowError(path, line, f"needs fields {list(required)}")
-            rows.append((line, row))
-    return rows
+HARMBENCH_COLUMNS = ("Behavior", "SemanticCategory", "BehaviorID")
+STRONGREJECT_COLUMNS = ("category", "forbidden_prompt")
+WILDJAILBREAK_COLUMNS = ("adversarial", "data_type")
 
 
 def harmbench(data: DataResolver, seed: int) -> PoolResult:
     """HarmBench behaviours (all 400); contextual ones carry their context before the request."""
     path = data.path(HARMBENCH_ALL)
     items = []
-    for _, row in _csv_rows(path, ("Behavior", "SemanticCategory", "BehaviorID")):
+    for _, row in csv_rows(path, HARMBENCH_COLUMNS, non_empty=HARMBENCH_COLUMNS):
         context = (row.get("ContextString") or "").strip()
         prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
         items.append(user_item("harmbench", "harmful", row["BehaviorID"], prompt, row["SemanticCategory"]))
@@ -161,13 +135,13 @@ def harmbench(data: DataResolver, seed: int) -> PoolResult:
 
 def strongreject(data: DataResolver, seed: int) -> PoolResult:
     path = data.path(STRONGREJECT)
-    rows = _csv_rows(path, ("category", "forbidden_prompt"))
+    rows = csv_rows(path, STRONGREJECT_COLUMNS, non_empty=STRONGREJECT_COLUMNS)
     return PoolResult(items=[user_item("strongreject", "harmful", str(i), r["forbidden_prompt"], r["category"]) for i, r in rows])
 
 
 def _wildjailbreak(data: DataResolver, data_type: str, kind: Kind, pool: str) -> PoolResult:
     path = data.path(WILDJAILBREAK_EVAL)
-    rows = _csv_rows(path, ("adversarial", "data_type"), delimiter="\t")
+    rows = csv_rows(path, WILDJAILBREAK_COLUMNS, delimiter="\t", non_empty=WILDJAILBREAK_COLUMNS)
     items = [user_item(pool, kind, str(line), r["adversarial"], data_type) for line, r in rows if r["data_type"] == data_type]
     return PoolResult(items=items)
 
@@ -252,7 +226,7 @@ def _math_item(pool: str, row_id: str, problem: str, answer: str, category: str 
 
 def gaokao2023en(data: DataResolver, seed: int) -> PoolResult:
     path = data.path(GAOKAO2023EN)
-    rows = _jsonl_rows(path, ("question",))
+    rows = jsonl_rows(path, ("question",))
     items = [_math_item("gaokao2023en", str(i), r["question"], str(r["answer"])) for i, r in rows if str(r.get("answer") or "").strip()]
     skipped = len(rows) - len(items)
     return PoolResult(items=items, notes=[f"gaokao2023en: {skipped} problems without a reference answer skipped"] if skipped else [])
@@ -262,7 +236,7 @@ def cn_middle_school(data: DataResolver, seed: int) -> PoolResult:
     """Chinese middle-school maths: MCQs (options inline, checked by letter) and free-answer problems."""
     path = data.path(CN_MIDDLE_SCHOOL)
     items = []
-    for line, row in _jsonl_rows(path, ("question",)):
+    for line, row in jsonl_rows(path, ("question",)):
         row_id = str(row.get("idx", line))
         if str(row.get("choice_answer") or "").strip():
             items.append(_math_item("cn_middle_school", row_id, row["question"], row["choice_answer"], choice=True))
@@ -277,7 +251,7 @@ def gaokao_math_qa(data: DataResolver, seed: int) -> PoolResult:
     """Chinese Gaokao MCQs; options rendered under the question; checked by option letter(s)."""
     path = data.path(GAOKAO_MATH_QA)
     items = []
-    for line, row in _jsonl_rows(path, ("question", "options", "label")):
+    for line, row in jsonl_rows(path, ("question", "options", "label")):
         options = row["options"]
         if not isinstance(options, dict) or not options:
             raise RowError(path, line, "options must be an object of letter -> text")
@@ -295,7 +269,7 @@ def gsm8k_train(data: DataResolver, seed: int) -> PoolResult:
     except DataError as error:
         return PoolResult(notes=[f"gsm8k-train skipped: {error}"])
     items = []
-    for line, row in _jsonl_rows(path, ("question", "answer")):
+    for line, row in jsonl_rows(path, ("question", "answer")):
         if "####" not in row["answer"]:
             raise RowError(path, line, "the solution has no '####' answer marker")
         answer = row["answer"].rsplit("####", 1)[1].strip().replace(",", "")
@@ -348,7 +322,7 @@ def file_pool(path: Path, kind: Kind) -> PoolResult:
     """A user's JSONL pool: `prompt` or `messages` per line, optional id/category/answer/answer_type/lang."""
     name = f"file:{path.name}"
     items = []
-    for line, row in _jsonl_rows(path, ()):
+    for line, row in jsonl_rows(path, ()):
         if row.get("messages"):
             try:
                 messages = [Message(role=m["role"], content=m["content"]) for m in row["messages"]]
