@@ -53,7 +53,8 @@ def rate(
     judge: str,
     channel: Channel,
     name: str,
-    hit: Callable[[Judgement], float | bool | None],
+    hit: Callable[[Judgement], float | bool | None] | None = None,
+    hit_on: Callable[[SampleResult, Judgement], float | bool | None] | None = None,
     higher_is_better: bool,
     include: Callable[[SampleResult], bool] = lambda r: True,
     group: str = "all",
@@ -63,8 +64,11 @@ def rate(
     """Mean of `hit` over the scored judgements of the included results.
 
     Absent channels are skipped; unscored judgements are counted apart; a `hit` of None means
-    the judgement carries nothing for this metric (e.g. no score) and is left out.
+    the judgement carries nothing for this metric (e.g. no score) and is left out. `hit_on`
+    replaces `hit` when the value needs the sample too (e.g. an answer key).
     """
+    if (hit is None) == (hit_on is None):
+        raise ValueError("give exactly one of hit and hit_on")
     values: list[float] = []
     clusters: list[str] = []
     unscored = 0
@@ -77,7 +81,7 @@ def rate(
         if not judgement.scored:
             unscored += 1
             continue
-        found = hit(judgement)
+        found = hit(judgement) if hit is not None else hit_on(result, judgement)
         if found is None:
             continue
         values.append(float(found))

@@ -23,7 +23,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from thinksafe.benchmarks.base import Benchmark
-from thinksafe.metrics import bootstrap_mean
+from thinksafe.metrics import bootstrap_mean, rate
 from thinksafe.schema import Channel, Metric, SampleResult
 from thinksafe.store import stable_hash
 
@@ -303,24 +303,10 @@ def accuracy(
     description: str = "",
 ) -> Metric:
     """Share of keyed items whose extracted letter is the key; unextracted items are unscored."""
-    values: list[float] = []
-    clusters: list[str] = []
-    unscored = 0
-    for result in results:
-        if result.sample.target is None or not include(result):
-            continue
-        judgement = result.judgement(judge, channel)
-        if judgement is None:
-            continue
-        if not judgement.scored:
-            unscored += 1
-            continue
-        values.append(float(judgement.label == result.sample.target))
-        clusters.append(result.sample.id)
-    value, low, high = bootstrap_mean(values, clusters)
-    return Metric(
-        name=name, channel=channel, judge=judge, value=value, ci_low=low, ci_high=high, n=len(values),
-        unscored=unscored, group=group, higher_is_better=True, description=description,
+    return rate(
+        results, judge=judge, channel=channel, name=name, group=group, description=description, higher_is_better=True,
+        include=lambda r: r.sample.target is not None and include(r),
+        hit_on=lambda r, j: j.label == r.sample.target,
     )
 
 
