@@ -52,6 +52,24 @@ class Judge(abc.ABC):
         """Release a judge model."""
 
 
+class TextJudge(Judge):
+    """A model-free judge that reads one text at a time; empty text is unscored, never safe."""
+
+    unscored_if_empty: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def read(self, item: JudgeInput) -> Judgement:
+        """Judge one text (non-empty unless `unscored_if_empty` is False)."""
+
+    def judge_one(self, item: JudgeInput) -> Judgement:
+        if self.unscored_if_empty and not item.text.strip():
+            return self.unscored(item, f"empty {item.channel}")
+        return self.read(item)
+
+    async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
+        return [self.judge_one(item) for item in items]
+
+
 _JUDGES: dict[str, tuple[type[Judge], Callable[[JudgeContext], Judge]]] = {}
 
 

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
-from thinksafe.judges.base import Judge, JudgeInput, register_judge
+from thinksafe.judges.base import JudgeInput, TextJudge, register_judge
 from thinksafe.schema import Judgement
 from thinksafe.store import stable_hash
 
@@ -168,7 +168,8 @@ def extract_choice(text: str) -> Extraction | None:
 
 
 @register_judge("math-answer")
-class MathAnswer(Judge):
+class MathAnswer(TextJudge):
+    unscored_if_empty: ClassVar[bool] = False  # its own checks come first
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("correct", "incorrect", "no_answer")
     description: ClassVar[str] = "final math answer (\\boxed, ####, answer phrases EN/ZH, last number) checked with math-verify"
@@ -176,7 +177,7 @@ class MathAnswer(Judge):
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "rules": stable_hash([ANSWER_PHRASES_EN, ANSWER_PHRASES_ZH])}
 
-    def judge_one(self, item: JudgeInput) -> Judgement:
+    def read(self, item: JudgeInput) -> Judgement:
         reference = item.sample.target
         if reference is None or not str(reference).strip():
             return self.unscored(item, "the sample has no reference answer")
@@ -201,6 +202,3 @@ class MathAnswer(Judge):
                 return self.unscored(item, f"reference {reference!r} could not be parsed")
         label = "correct" if equal else "incorrect"
         return Judgement(judge=self.name, channel=item.channel, label=label, score=float(equal), details=details)
-
-    async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
-        return [self.judge_one(item) for item in items]

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from thinksafe.benchmarks.mcq import MCQ_JUDGE, RULES_FINGERPRINT, extract_choice, final_commitment
-from thinksafe.judges.base import Judge, JudgeInput, register_judge
+from thinksafe.benchmarks.mcq import (
+    MCQ_JUDGE,
+    RULES_FINGERPRINT,
+    extract_choice,
+    final_commitment,
+)
+from thinksafe.judges.base import JudgeInput, TextJudge, register_judge
 from thinksafe.schema import Judgement
 
 
 @register_judge(MCQ_JUDGE)
-class MCQChoice(Judge):
+class MCQChoice(TextJudge):
+    unscored_if_empty: ClassVar[bool] = False  # its own checks come first
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("A", "B", "C", "D")
     description: ClassVar[str] = "rule-based option extraction (answer: its choice; thinking: its final commitment)"
@@ -25,7 +31,7 @@ class MCQChoice(Judge):
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version, "rules": RULES_FINGERPRINT}
 
-    def judge_one(self, item: JudgeInput) -> Judgement:
+    def read(self, item: JudgeInput) -> Judgement:
         options = item.sample.metadata.get("options") or {}
         if not options:
             return self.unscored(item, "the question's options could not be parsed")
@@ -35,6 +41,3 @@ class MCQChoice(Judge):
         if choice.letter is None:
             return Judgement(judge=self.name, channel=item.channel, unscored_reason=choice.reason, details=details)
         return Judgement(judge=self.name, channel=item.channel, label=choice.letter, details=details)
-
-    async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
-        return [self.judge_one(item) for item in items]
