@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -59,7 +58,8 @@ def eval_command(
 ) -> None:
     """Evaluate a model on a benchmark: generate, split thinking from answer, judge both."""
     from thinksafe.benchmarks.base import suite_names
-    from thinksafe.models.base import ModelLoadError, ModelOptions
+    from thinksafe.commands import run_command
+    from thinksafe.models.base import ModelOptions
     from thinksafe.pipeline import evaluate_async, evaluate_suite_async
 
     if cpu_budget and model.startswith("hf:") and not _gpu_available():
@@ -89,19 +89,11 @@ def eval_command(
         judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,
         model_options=options, store=store, attacks=attack, seed=seed, progress=progress, console=err_console,
     )
-    try:
-        if benchmark in suite_names():
-            suite = asyncio.run(evaluate_suite_async(model, benchmark, **common))
-            print_suite(suite)
-            console.print(f"wrote {out / 'summary.json'} and one folder per benchmark")
-            return
-        summary, _ = asyncio.run(evaluate_async(model, benchmark, **common))
-    except ModelLoadError as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
-    except (ValueError, RuntimeError) as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    if benchmark in suite_names():
+        print_suite(run_command(evaluate_suite_async(model, benchmark, **common), err_console))
+        console.print(f"wrote {out / 'summary.json'} and one folder per benchmark")
+        return
+    summary, _ = run_command(evaluate_async(model, benchmark, **common), err_console)
     print_summary(summary)
     console.print(f"wrote {out / 'summary.json'} and {out / 'results.jsonl'}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 import thinksafe.enhance.guidance  # noqa: F401 - registers the guidance-rules / guidance-llm judges
+from thinksafe.commands import run_command
 
 console = Console()
 err_console = Console(stderr=True)
@@ -63,7 +63,7 @@ def data_command(
 ) -> None:
     """Build the fine-tuning set: teacher refusals and helpful answers, self-distilled math, no evaluation overlap."""
     from thinksafe.enhance.data import DataBuilder, DataConfig
-    from thinksafe.models.base import ModelLoadError, ModelOptions
+    from thinksafe.models.base import ModelOptions
     from thinksafe.schema import GenerationParams
 
     params = GenerationParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
@@ -84,14 +84,7 @@ def data_command(
         fields["benign"] = []
     config = DataConfig(**fields, model_options=ModelOptions(base_url=base_url, batch_size=batch_size))
     builder = DataBuilder(config, console=err_console, progress=progress)
-    try:
-        report = asyncio.run(builder.run())
-    except ModelLoadError as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
-    except (ValueError, RuntimeError) as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    report = run_command(builder.run(), err_console)
     table = Table("kind", "prompts", "tried", "accepted", "kept", "rejected (why)")
     for s in report.sampling:
         why = ", ".join(f"{k}: {v}" for k, v in s.rejected_by_reason.items()) or "-"
@@ -191,7 +184,7 @@ def compare_command(
 ) -> None:
     """Run the same benchmarks on both models; each metric before, after, paired difference and verdict."""
     from thinksafe.enhance.compare import CompareConfig, run_compare
-    from thinksafe.models.base import ModelLoadError, ModelOptions
+    from thinksafe.models.base import ModelOptions
     from thinksafe.schema import GenerationParams
 
     config = CompareConfig(
@@ -200,14 +193,7 @@ def compare_command(
         model_options=ModelOptions(base_url=base_url, batch_size=batch_size), data_dir=data_dir, store=store, seed=seed,
         progress=progress,
     )
-    try:
-        report = asyncio.run(run_compare(config, console=err_console))
-    except ModelLoadError as error:
-        err_console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from error
-    except (ValueError, RuntimeError) as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+    report = run_command(run_compare(config, console=err_console), err_console)
     table = Table(title=f"before {report.before}  ->  after {report.after}")
     for column in ("benchmark", "metric", "channel", "group", "judge", "better", "before", "after", "diff [95% CI]", "verdict"):
         table.add_column(column)
