@@ -167,6 +167,10 @@ def _sft_config(config: TrainConfig, cuda: bool, has_eval: bool) -> Any:
         max_length=config.max_length,
         packing=False,
         report_to="none",
+        # the NaN/Inf filter on the logged loss reads the loss back from the GPU twice a step
+        # (`torch.isnan(loss) or torch.isinf(loss)`), stalling the launch queue; a NaN loss
+        # still shows in the logged loss
+        logging_nan_inf_filter=False,
         seed=config.seed,
         data_seed=config.seed,
         disable_tqdm=not config.progress,
