@@ -16,6 +16,7 @@ LoRA is not applied: attention has no weights). Peak: `--peak-tflops` (H100 SXM 
 989.4). One JSON line per method on stdout.
 
     python benchmarks/gpu_train.py --method lora --method full --method plain
+    python benchmarks/gpu_train.py --method plain --method full --rounds 3   # interleaved, with ratios
     python benchmarks/gpu_train.py --shape tiny --steps 4 --warmup 1     # CPU smoke run
 """
 
@@ -25,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -220,6 +222,16 @@ def report(method: str, times: list[float], info: dict, lora: int, args, cuda: b
     }
 
 
+def relative_to_plain(rates: dict[str, list[float]]) -> dict:
+    """Each method's tokens/s over the plain loop's in the same round: median, min and max over rounds."""
+    summary: dict = {"method": "summary", "rounds": len(rates["plain"])}
+    for method, values in rates.items():
+        ratios = sorted(value / plain for value, plain in zip(values, rates["plain"], strict=True))
+        summary[method] = {"tokens_per_s": values, "ratio_to_plain_median": round(statistics.median(ratios), 4),
+                           "ratio_to_plain_min": round(ratios[0], 4), "ratio_to_plain_max": round(ratios[-1], 4)}
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="r1-1.5b")
@@ -230,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--seq-len", type=int, default=2048)
     parser.add_argument("--peak-tflops", type=float, default=989.4)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the methods this many times, interleaved (A B A B ...), so that a drift in the "
+                             "GPU's clocks between runs shows up as spread instead of as a difference")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -243,15 +258,21 @@ def main(argv: list[str] | None = None) -> None:
         model_dir, info = build_model(root / "model", args.shape, cuda)
         data = root / "train.jsonl"
         write_records(data, (args.steps + args.warmup) * args.batch_size, args.seq_len, build_tokenizer())
-        for method in methods:
-            if cuda:
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-            if method == "plain":
-                times, lora = run_plain(model_dir, data, args, cuda), 0
-            else:
-                times, lora = run_enhance(method, model_dir, data, root / f"out-{method}", args, cuda)
-            print(json.dumps(report(method, times, info, lora, args, cuda)), flush=True)
+        rates: dict[str, list[float]] = {}
+        for round_index in range(args.rounds):
+            for method in methods:
+                if cuda:
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats()
+                if method == "plain":
+                    times, lora = run_plain(model_dir, data, args, cuda), 0
+                else:
+                    times, lora = run_enhance(method, model_dir, data, root / f"out-{method}-{round_index}", args, cuda)
+                line = report(method, times, info, lora, args, cuda) | {"round": round_index}
+                rates.setdefault(method, []).append(line["tokens_per_s"])
+                print(json.dumps(line), flush=True)
+        if "plain" in rates and args.rounds > 1:
+            print(json.dumps(relative_to_plain(rates)), flush=True)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,14 @@ def test_gpu_generate_runs_on_the_cpu_with_a_tiny_shape(monkeypatch, capsys):
     assert engine["prefill_tokens"] >= 12 * 8 and engine["mean_concurrency"] <= 4
     assert report["baseline_generate"]["tokens"] == workload["total_new_tokens"]  # the whole baseline ran
     assert report["baseline_generate"]["batch"] >= 1 and report["roofline"]["tokens_per_s"] > 0
+
+
+def test_gpu_train_runs_every_method_in_interleaved_rounds_on_the_cpu(monkeypatch, capsys):
+    report = run_main("gpu_train", ["--shape", "tiny", "--steps", "2", "--warmup", "1", "--seq-len", "64", "--rounds", "2",
+                                    "--method", "plain", "--method", "full", "--method", "lora"], monkeypatch, capsys)
+    assert report["method"] == "summary" and report["rounds"] == 2
+    assert report["plain"]["ratio_to_plain_median"] == 1.0
+    for method in ("full", "lora"):
+        rates = report[method]["tokens_per_s"]
+        assert len(rates) == 2 and all(rate > 0 for rate in rates)
+        assert report[method]["ratio_to_plain_min"] <= report[method]["ratio_to_plain_median"] <= report[method]["ratio_to_plain_max"]
