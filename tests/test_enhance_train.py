@@ -158,3 +158,20 @@ def test_a_training_step_reads_from_the_device_no_more_than_a_plain_loop(tiny_r1
         run_training(config, callbacks=[CountSteps()])
         assert sum(host.reads.values()) / 3 <= plain, (full, dict(host.reads), plain)
 
+
+@pytest.mark.slow
+def test_two_processes_train_data_parallel_and_only_the_main_one_writes(tiny_r1_model, tmp_path):
+    """The README's multi-GPU command, on two CPU processes (gloo): batches are split between them."""
+    data = write_records(tmp_path / "train.jsonl", 32)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "thinksafe", "enhance", "train", "--model", f"hf:{tiny_r1_model}", "--data", str(data), "--out", str(out),
+               "--max-steps", "4", "--save-steps", "4", "--batch-size", "4", "--no-progress"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert finished.stdout.count("wrote ") == 1 and "x 2 processes" in finished.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["processes"] == 2 and result["steps"] == 4 and result["method"] == "lora"
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+    state = json.loads((out / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["epoch"] == 1.0  # 4 steps x 4 rows x 2 processes = the 32 records once (one process: half an epoch)

@@ -143,11 +143,14 @@ def train_command(
     except (ValueError, OSError) as error:
         err_console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from error
+    if not result.main_process:
+        return  # the main process reports for a distributed run
     if result.resumed_from:
         console.print(f"resumed from {result.resumed_from}")
     console.print(
         f"{result.method}: {result.steps} steps, {result.train_records} records ({result.train_tokens} tokens/epoch), "
         f"train loss {result.train_loss}, eval loss {result.eval_loss}, {result.runtime_s:.1f}s on {result.device}"
+        + (f" x {result.processes} processes" if result.processes > 1 else "")
     )
     console.print(f"evaluate with --model {result.model_spec}" + (f" (merged: {result.merged_spec})" if result.merged_spec else ""))
     console.print(f"wrote {out / 'result.json'}")

@@ -13,7 +13,8 @@
   full model in OUT/model; `merge=True` also writes the merged model to OUT/merged.
   OUT/result.json names the spec to evaluate.
 Multi-GPU: start the same command under `accelerate launch -m thinksafe enhance train ...`
-(or torchrun); the Trainer picks up the distributed environment.
+(or torchrun); the Trainer picks up the distributed environment, and only the main process
+writes outputs and result.json.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class TrainResult(BaseModel):
     eval_loss: float | None = None
     runtime_s: float
     device: str
+    processes: int = Field(1, description="processes in the (distributed) run")
+    main_process: bool = Field(True, description="False on the other ranks, which write nothing")
 
 
 def read_records(data: Path) -> tuple[list[dict], list[dict]]:
@@ -171,6 +174,9 @@ def _sft_config(config: TrainConfig, cuda: bool, has_eval: bool) -> Any:
         # (`torch.isnan(loss) or torch.isinf(loss)`), stalling the launch queue; a NaN loss
         # still shows in the logged loss
         logging_nan_inf_filter=False,
+        # every trainable parameter takes part in every forward; the search for unused ones
+        # would walk the autograd graph each step under DDP
+        ddp_find_unused_parameters=False,
         seed=config.seed,
         data_seed=config.seed,
         disable_tqdm=not config.progress,
@@ -274,32 +280,35 @@ def run_training(config: TrainConfig, callbacks: list | None = None) -> TrainRes
             steps=trainer.state.global_step, resumed_from=str(resume) if resume else None,
             train_records=len(train_rows), eval_records=len(eval_rows), dropped_records=dropped,
             truncated_records=truncated, train_tokens=tokens, train_loss=output.training_loss, eval_loss=eval_loss,
-            runtime_s=runtime, device=device,
+            runtime_s=runtime, device=device, processes=trainer.args.world_size,
+            main_process=trainer.is_world_process_zero(),
         )
     )
-    if config.save_final:
+    if config.save_final and result.main_process:
         (config.out / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result
 
 
 def save_outputs(config: TrainConfig, trainer: Any, tokenizer: Any) -> TrainResult:
-    """Adapter or full model (and the merged model when asked); returns the specs to evaluate."""
+    """Adapter or full model (and the merged model when asked); returns the specs to evaluate.
+
+    Called on every process of a distributed run: `trainer.save_model` gathers sharded weights
+    and writes from the main process only; the rest is written by the main process alone.
+    """
     base = config.base_path()
     out = config.out.resolve()
+    main = trainer.is_world_process_zero()
     common = dict(base=base, steps=0, train_records=0, eval_records=0, train_tokens=0, runtime_s=0.0, device="")
+    target = out / ("model" if config.full else "adapter")
+    trainer.save_model(str(target))  # with the tokenizer; a PEFT model saves its adapter only
     if config.full:
-        target = out / "model"
-        trainer.save_model(str(target))
-        tokenizer.save_pretrained(str(target))
         return TrainResult(model_spec=f"hf:{target}", method="full", **common)
-    adapter = out / "adapter"
-    trainer.model.save_pretrained(str(adapter))
-    tokenizer.save_pretrained(str(adapter))
     merged_spec = None
     if config.merge:
         merged = out / "merged"
-        model = trainer.model.merge_and_unload()
-        model.save_pretrained(str(merged))
-        tokenizer.save_pretrained(str(merged))
         merged_spec = f"hf:{merged}"
-    return TrainResult(model_spec=f"hf:{base}+{adapter}", merged_spec=merged_spec, method="lora", **common)
+        if main:
+            model = trainer.model.merge_and_unload()
+            model.save_pretrained(str(merged))
+            tokenizer.save_pretrained(str(merged))
+    return TrainResult(model_spec=f"hf:{base}+{target}", merged_spec=merged_spec, method="lora", **common)
