@@ -6,7 +6,8 @@ for a CPU check) is fine-tuned through the same code path as `enhance train`
 full). Every sequence is exactly `--seq-len` tokens (a short prompt, a long reply), so a
 step processes batch x seq-len tokens. Steps after `--warmup` are timed (CUDA synchronised).
 `--method plain` times a plain PyTorch loop on the same model and data for reference
-(bf16 weights, fused AdamW, the same loss on the reply tokens).
+(bf16 weights, fused AdamW, the same loss on the reply tokens). `full-noautocast` and
+`full-noclip` change one thing each in `full`, to tell where a gap to the plain loop comes from.
 
 FLOPs per token (the usual 6N rule, attention's own matmuls left out, as in the quoted
 plain-loop figure): full = 6 x N, LoRA = 4 x N + 6 x N_lora (no weight gradients for the
@@ -16,7 +17,8 @@ LoRA is not applied: attention has no weights). Peak: `--peak-tflops` (H100 SXM 
 989.4). One JSON line per method on stdout.
 
     python benchmarks/gpu_train.py --method lora --method full --method plain
-    python benchmarks/gpu_train.py --method plain --method full --rounds 3   # interleaved, with ratios
+    python benchmarks/gpu_train.py --method plain --method full --method full-noautocast \
+        --method full-noclip --rounds 3                                 # interleaved, with ratios
     python benchmarks/gpu_train.py --shape tiny --steps 4 --warmup 1     # CPU smoke run
 """
 
@@ -43,6 +45,14 @@ SHAPES = {
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, vocab_size=4096, max_position_embeddings=4096, rope_theta=10000.0,
                  rms_norm_eps=1e-6, tie_word_embeddings=False),
+}
+METHODS = {
+    "lora": "enhance train, LoRA r=16 on a bf16 base",
+    "full": "enhance train --full --precision bf16 (bf16 weights, bf16 autocast, gradients clipped to 1.0)",
+    "full-noautocast": "as full, without autocast (TrainConfig.autocast=False): bf16 weights run natively",
+    "full-noclip": "as full, without gradient clipping (--max-grad-norm 0)",
+    "full-mixed": "enhance train --full (fp32 master weights, bf16 autocast)",
+    "plain": "a plain PyTorch loop: bf16 weights, fused AdamW, no clipping",
 }
 WORDS = ("the model thinks step by step about safety and answers the question with care while keeping its "
          "reasoning clear and short enough to read then checks each result twice before it writes").split()
@@ -142,6 +152,7 @@ def run_enhance(method: str, model_dir: Path, data: Path, out: Path, args, cuda:
     config = TrainConfig(
         model=f"hf:{model_dir}", data=data, out=out, full=method.startswith("full"),
         precision="mixed" if method == "full-mixed" else "bf16", max_steps=args.steps + args.warmup,
+        autocast=method != "full-noautocast", max_grad_norm=0.0 if method == "full-noclip" else 1.0,
         batch_size=args.batch_size, max_length=args.seq_len, save_steps=10**9, logging_steps=10**9, progress=False,
         learning_rate=1e-5, warmup_ratio=0.0, gradient_checkpointing=args.gradient_checkpointing, save_final=False,
     )
@@ -235,8 +246,7 @@ def relative_to_plain(rates: dict[str, list[float]]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="r1-1.5b")
-    parser.add_argument("--method", action="append", choices=["lora", "full", "full-mixed", "plain"],
-                        help="repeatable; default lora and full (full: bf16 weights; full-mixed: fp32 master weights)")
+    parser.add_argument("--method", action="append", choices=list(METHODS), help="repeatable; default lora and full")
     parser.add_argument("--steps", type=int, default=20, help="timed steps")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=2)

@@ -85,6 +85,29 @@ def test_merged_model_answers_like_the_adapter(tiny_r1_model, tmp_path):
     assert adapter != base  # training changed the model
 
 
+def test_trainer_arguments_follow_the_config(tmp_path):
+    from pydantic import ValidationError
+
+    from thinksafe.enhance.train import _sft_config
+
+    config = TrainConfig(model="hf:x", data=tmp_path, out=tmp_path, full=True, max_grad_norm=0.0, batch_size=3, grad_accum=2)
+    args = _sft_config(config, cuda=False, has_eval=False)
+    assert args.max_grad_norm == 0.0 and args.learning_rate == 1e-5 and args.use_cpu and not args.bf16
+    assert args.per_device_train_batch_size == 3 and args.gradient_accumulation_steps == 2
+    assert args.logging_nan_inf_filter is False and args.ddp_find_unused_parameters is False
+    assert _sft_config(config.model_copy(update={"full": False}), cuda=False, has_eval=False).learning_rate == 1e-4
+    assert TrainConfig(model="hf:x", data=tmp_path, out=tmp_path).max_grad_norm == 1.0
+    autocast = {(full, precision, on): TrainConfig(model="hf:x", data=tmp_path, out=tmp_path, full=full, precision=precision,
+                                                   autocast=on).uses_autocast(cuda=True)
+                for full in (False, True) for precision in ("auto", "bf16", "mixed", "fp32") for on in (False, True)}
+    assert {key for key, value in autocast.items() if value} == {
+        (False, "auto", True), (False, "bf16", True), (True, "bf16", True), (True, "auto", False), (True, "auto", True),
+        (False, "mixed", False), (False, "mixed", True), (True, "mixed", False), (True, "mixed", True)}
+    assert not config.uses_autocast(cuda=False)
+    with pytest.raises(ValidationError):
+        TrainConfig(model="hf:x", data=tmp_path, out=tmp_path, max_grad_norm=-1)
+
+
 def test_adapter_spec_cannot_be_trained_on(tmp_path):
     config = TrainConfig(model="hf:base+adapter", data=tmp_path, out=tmp_path)
     with pytest.raises(ValueError, match="names an adapter"):

@@ -113,6 +113,7 @@ def train_command(
     lora_alpha: Annotated[int, typer.Option()] = 32,
     lora_dropout: Annotated[float, typer.Option()] = 0.0,
     warmup_ratio: Annotated[float, typer.Option()] = 0.03,
+    max_grad_norm: Annotated[float, typer.Option(help="clip gradients to this norm (0: no clipping)")] = 1.0,
     save_steps: Annotated[int, typer.Option(help="checkpoint every N steps (resume point after a kill)")] = 200,
     eval_steps: Annotated[Optional[int], typer.Option(help="eval loss every N steps")] = None,
     logging_steps: Annotated[int, typer.Option()] = 10,
@@ -132,6 +133,7 @@ def train_command(
             model=model, data=data, out=out, full=full, merge=merge, epochs=epochs, max_steps=max_steps,
             learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
             lora_r=lora_r, lora_alpha=lora_alpha, lora_dropout=lora_dropout, warmup_ratio=warmup_ratio,
+            max_grad_norm=max_grad_norm,
             save_steps=save_steps, eval_steps=eval_steps, logging_steps=logging_steps,
             gradient_checkpointing=gradient_checkpointing, device=device, precision=precision, seed=seed, progress=progress,
         )
