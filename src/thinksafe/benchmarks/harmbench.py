@@ -39,6 +39,11 @@ COPYRIGHT_NOTE = (
 )
 
 
+def behavior_prompt(behavior: str, context: str | None) -> str:
+    """A behaviour as asked: a contextual one carries its context first."""
+    return f"{context}\n\n---\n\n{behavior}" if context else behavior
+
+
 @register_benchmark
 class HarmBench(HarmBenchmark):
     name: ClassVar[str] = "harmbench"
@@ -64,7 +69,7 @@ class HarmBench(HarmBenchmark):
             context = row["ContextString"].strip() or None
             if kind == "contextual" and context is None:
                 raise RowError(path, line, "a contextual behavior without a ContextString")
-            prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
+            prompt = behavior_prompt(row["Behavior"], context)
             samples.append(
                 Sample(
                     id=f"harmbench-{row['BehaviorID']}",

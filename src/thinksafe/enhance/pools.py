@@ -4,13 +4,12 @@ A pool is named on the command line: a built-in name below, or `file:PATH` for a
 file of the user's own (one object a line: `prompt` or `messages`, optional `id`,
 `category`, `answer`, `answer_type` ("math" or "choice"), `lang`). Built-in pools read
 their upstream files through the pinned DataFile / DataResolver mechanism (the local
-mirror first). The pins are this package's own, so it does not depend on the benchmark
-modules that read the same files for evaluation.
+mirror first), with the pins, readers and prompt wording of the benchmark modules that
+evaluate on the same files.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Callable
@@ -19,43 +18,23 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from thinksafe.benchmarks.chisafetybench import SINGLE_TURN, ChiSafetyQA
+from thinksafe.benchmarks.cyberseceval import MITRE_FRR, read_rows
+from thinksafe.benchmarks.harmbench import SPLITS as HARMBENCH_SPLITS
+from thinksafe.benchmarks.harmbench import behavior_prompt
+from thinksafe.benchmarks.math_reasoning import INSTRUCTION_EN, INSTRUCTION_ZH, QWEN_MATH, gsm8k_answer
+from thinksafe.benchmarks.strongreject import STRONGREJECT_CSV
+from thinksafe.benchmarks.wildjailbreak import WILDJAILBREAK_EVAL
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows, jsonl_rows
 from thinksafe.schema import Message
 
 Kind = Literal["harmful", "benign", "math"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-ADVERSARIA = "https://raw.githubusercontent.com/busycalibrating/AdversariaLLM/f970939/data/behavior_datasets"
-UNICOM = "https://raw.githubusercontent.com/UnicomAI/UnicomBenchmark/e949fc8feb4aaec810b39e6c884e5f98ee8f4160/CHiSafetyBench/dataset/v1"
-QWEN_MATH = "https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/a45202bd16f1ec06f433442dc1152d0074773465/evaluation/data"
-
-HARMBENCH_ALL = DataFile(
-    benchmark="harmbench", name="harmbench_behaviors_text_all.csv", url=f"{ADVERSARIA}/harmbench_behaviors_text_all.csv",
-    sha256="2745611872be3b2eab141e39bb328b8c1140dc3cd8d0a49da6174260d9ccbfb9",
-)
-STRONGREJECT = DataFile(
-    benchmark="strongreject", name="strongreject_dataset.csv", url=f"{ADVERSARIA}/strongreject_dataset.csv",
-    sha256="4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
-)
-WILDJAILBREAK_EVAL = DataFile(
-    benchmark="wildjailbreak", name="eval.tsv",
-    url="https://raw.githubusercontent.com/allenai/wildteaming/0897f74313db62bb55560bd9dc94c1d65e1f5456/data/eval.tsv",
-    sha256="eeb7e43aafa0151588f5cb8994b99adc0ee34a57819d92f43a6084f0b7fe4fa4",
-)
-CHISAFETY_RISKY = DataFile(
-    benchmark="chisafetybench", name="risky_questions_without_dialog_history.json",
-    url=f"{UNICOM}/risky_questions_without_dialog_history.json",
-    sha256="9682ed99cc49a4ccd0b7a291dc5019f6a569fb01817155b8deaf56ea84b9359a",
-)
-CHISAFETY_DIALOG = DataFile(
-    benchmark="chisafetybench", name="risky_questions_with_dialog_history.json",
-    url=f"{UNICOM}/risky_questions_with_dialog_history.json",
-    sha256="b4251d1870bd857dfcd3c8d81f4fe5af4b9bc3516dbc34395f952919e42a86f6",
-)
-MITRE_FRR = DataFile(
-    benchmark="cyberseceval", name="mitre_frr.json",
-    url="https://raw.githubusercontent.com/meta-llama/PurpleLlama/4be64c3a2444/CybersecurityBenchmarks/datasets/mitre_frr/mitre_frr.json",
-    sha256="7a9b400bdf5ddbb36d5e7c3e8f6b5adb5d13125b8d03be66fd252a0f20b79d15",
+# GSM8K's training split: not in the mirror and not pinned by hash (read from GitHub when reachable).
+GSM8K_TRAIN = DataFile(
+    benchmark="gsm8k", name="train.jsonl",
+    url="https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/train.jsonl",
 )
 GAOKAO2023EN = DataFile(
     benchmark="gaokao2023en", name="test.jsonl", url=f"{QWEN_MATH}/gaokao2023en/test.jsonl",
@@ -69,14 +48,7 @@ GAOKAO_MATH_QA = DataFile(
     benchmark="gaokao_math_qa", name="test.jsonl", url=f"{QWEN_MATH}/gaokao_math_qa/test.jsonl",
     sha256="4717f8ab70130e277da9056261e3d63f1f6b062049b97b2d204299917da656fb",
 )
-# GSM8K's training split: not in the mirror and not pinned by hash (read from GitHub when reachable).
-GSM8K_TRAIN = DataFile(
-    benchmark="gsm8k", name="train.jsonl",
-    url="https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/train.jsonl",
-)
 
-MATH_INSTRUCTION_EN = "Please reason step by step, and put your final answer within \\boxed{}."
-MATH_INSTRUCTION_ZH = "请一步一步地推理，并把最终答案写在 \\boxed{} 中。"
 CHOICE_INSTRUCTION_ZH = "请一步一步地推理，并把所选选项的字母写在 \\boxed{} 中。"
 
 
@@ -124,17 +96,16 @@ WILDJAILBREAK_COLUMNS = ("adversarial", "data_type")
 
 def harmbench(data: DataResolver, seed: int) -> PoolResult:
     """HarmBench behaviours (all 400); contextual ones carry their context before the request."""
-    path = data.path(HARMBENCH_ALL)
+    path = data.path(HARMBENCH_SPLITS["all"])
     items = []
     for _, row in csv_rows(path, HARMBENCH_COLUMNS, non_empty=HARMBENCH_COLUMNS):
-        context = (row.get("ContextString") or "").strip()
-        prompt = f"{context}\n\n---\n\n{row['Behavior']}" if context else row["Behavior"]
+        prompt = behavior_prompt(row["Behavior"], (row.get("ContextString") or "").strip() or None)
         items.append(user_item("harmbench", "harmful", row["BehaviorID"], prompt, row["SemanticCategory"]))
     return PoolResult(items=items)
 
 
 def strongreject(data: DataResolver, seed: int) -> PoolResult:
-    path = data.path(STRONGREJECT)
+    path = data.path(STRONGREJECT_CSV)
     rows = csv_rows(path, STRONGREJECT_COLUMNS, non_empty=STRONGREJECT_COLUMNS)
     return PoolResult(items=[user_item("strongreject", "harmful", str(i), r["forbidden_prompt"], r["category"]) for i, r in rows])
 
@@ -155,29 +126,17 @@ def wildjailbreak_benign(data: DataResolver, seed: int) -> PoolResult:
 
 
 def chisafetybench_items(data: DataResolver) -> list[PoolItem]:
-    """All CHiSafetyBench QA items (risky questions with and without dialog history), file order."""
+    """All CHiSafetyBench QA items (risky questions without, then with dialog history), as the benchmark reads them."""
     items = []
-    path = data.path(CHISAFETY_RISKY)
-    blocks = json.loads(path.read_text(encoding="utf-8"))
-    for b, block in enumerate(blocks):
-        for i, info in enumerate(block.get("infos", [])):
-            if not info.get("question") or not info.get("category") or info.get("id") is None:
-                raise RowError(path, f"{b}.infos[{i}]", "needs id, question and category")
-            items.append(user_item("chisafetybench", "harmful", f"risky-{info['id']}", info["question"], info["category"]))
-    path = data.path(CHISAFETY_DIALOG)
-    for index, row in enumerate(json.loads(path.read_text(encoding="utf-8"))):
-        history = row.get("history") or []
-        if not row.get("input") or not row.get("sub_category") or not isinstance(history, list):
-            raise RowError(path, index, "needs input, sub_category and a history list")
-        try:
-            messages = [Message(role=m["role"], content=m["content"]) for m in history]
-        except (KeyError, TypeError, ValueError) as error:
-            raise RowError(path, index, f"malformed history turn: {error}") from error
-        messages.append(Message(role="user", content=row["input"]))
+    for sample in ChiSafetyQA().load(data):
+        if sample.metadata["setting"] == SINGLE_TURN:
+            row_id, lang = f"risky-{sample.metadata['upstream_id']}", lang_of(sample.prompt)
+        else:  # h1, h2, ...: the row's position in the file, counted from 1
+            row_id, lang = f"dialog-{int(sample.id[1:]) - 1}", "zh"
         items.append(
             PoolItem(
-                id=f"chisafetybench:dialog-{index}", pool="chisafetybench", kind="harmful", messages=messages,
-                category=row["sub_category"], lang="zh",
+                id=f"chisafetybench:{row_id}", pool="chisafetybench", kind="harmful", messages=sample.messages,
+                category=sample.metadata["file_category"], lang=lang,
             )
         )
     return items
@@ -204,12 +163,8 @@ def chisafetybench_train(data: DataResolver, seed: int) -> PoolResult:
 
 
 def mitre_frr(data: DataResolver, seed: int) -> PoolResult:
-    path = data.path(MITRE_FRR)
-    rows = json.loads(path.read_text(encoding="utf-8"))
     items = []
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict) or not row.get("mutated_prompt"):
-            raise RowError(path, index, "needs mutated_prompt")
+    for index, row in enumerate(read_rows(data.path(MITRE_FRR), ("mutated_prompt",))):
         if str(row.get("is_malicious")).lower() == "true":
             continue
         items.append(user_item("cse-mitre-frr", "benign", str(index), row["mutated_prompt"], row.get("attack_type") or ""))
@@ -218,7 +173,7 @@ def mitre_frr(data: DataResolver, seed: int) -> PoolResult:
 
 def _math_item(pool: str, row_id: str, problem: str, answer: str, category: str = "", choice: bool = False) -> PoolItem:
     zh = lang_of(problem) == "zh"
-    instruction = CHOICE_INSTRUCTION_ZH if (choice and zh) else MATH_INSTRUCTION_ZH if zh else MATH_INSTRUCTION_EN
+    instruction = CHOICE_INSTRUCTION_ZH if (choice and zh) else INSTRUCTION_ZH if zh else INSTRUCTION_EN
     return user_item(
         pool, "math", row_id, f"{problem}\n\n{instruction}", category, answer=answer, answer_type="choice" if choice else "math",
     )
@@ -272,8 +227,7 @@ def gsm8k_train(data: DataResolver, seed: int) -> PoolResult:
     for line, row in jsonl_rows(path, ("question", "answer")):
         if "####" not in row["answer"]:
             raise RowError(path, line, "the solution has no '####' answer marker")
-        answer = row["answer"].rsplit("####", 1)[1].strip().replace(",", "")
-        items.append(_math_item("gsm8k-train", str(line), row["question"], answer))
+        items.append(_math_item("gsm8k-train", str(line), row["question"], gsm8k_answer(row["answer"])))
     return PoolResult(items=items)
 
 
