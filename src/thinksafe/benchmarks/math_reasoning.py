@@ -67,14 +67,16 @@ def math_prompt(problem: str, chinese: bool = False) -> str:
 def accuracy_metrics(
     results: list[SampleResult], judge: str, channel: Channel, group_of: Any = None, name: str = "accuracy"
 ) -> list[Metric]:
-    """Accuracy overall and per group; truncated thinking and 'no_answer' count as incorrect."""
+    """Accuracy overall and per group (items whose group is None or empty count in 'all' only);
+    truncated thinking and 'no_answer' count as incorrect."""
     groups: dict[str, list[tuple[float, str]]] = {"all": []}
     unscored: dict[str, int] = {"all": 0}
     for result in results:
         judgement = result.judgement(judge, channel)
         if judgement is None:
             continue
-        keys = ["all"] + ([group_of(result)] if group_of is not None else [])
+        group = group_of(result) if group_of is not None else None
+        keys = ["all"] + ([group] if group else [])
         if judgement.scored:
             value = 1.0 if judgement.label == "correct" else 0.0
         elif channel == "answer" and result.completion.reasoning_truncated and not result.completion.error:
@@ -108,6 +110,11 @@ class MathBenchmark(Benchmark):
     default_judges: ClassVar[tuple[str, ...]] = ("math-answer",)
     headline: ClassVar[str | None] = "accuracy"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "file" in cls.__dict__:
+            cls.files = (cls.file,)
+
     @abc.abstractmethod
     def row(self, line_no: int, row: dict[str, Any]) -> tuple[str, str, str, list[str]]:
         """(id, problem, reference answer, category path)."""
@@ -133,7 +140,7 @@ class MathBenchmark(Benchmark):
         return samples
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        return accuracy_metrics(results, judge, channel, group_of=lambda r: "/".join(r.sample.category) or None)
+        return accuracy_metrics(results, judge, channel, group_of=lambda r: "/".join(r.sample.category))
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0] if sample.category else "all"
@@ -144,7 +151,6 @@ class GSM8K(MathBenchmark):
     name: ClassVar[str] = "gsm8k"
     description: ClassVar[str] = "GSM8K test (1,319 grade-school word problems), accuracy of the final answer"
     file: ClassVar[DataFile] = GSM8K_TEST
-    files: ClassVar[tuple[DataFile, ...]] = (GSM8K_TEST,)
     required: ClassVar[tuple[str, ...]] = ("question", "answer")
 
     def row(self, line_no, row):
@@ -152,16 +158,12 @@ class GSM8K(MathBenchmark):
             raise ValueError("the solution has no '####' answer marker")
         return str(line_no), row["question"], gsm8k_answer(row["answer"]), []
 
-    def metrics(self, results, judge, channel):
-        return accuracy_metrics(results, judge, channel)
-
 
 @register_benchmark
 class Math500(MathBenchmark):
     name: ClassVar[str] = "math500"
     description: ClassVar[str] = "MATH-500 (PRM800K test split), accuracy by subject"
     file: ClassVar[DataFile] = MATH500_TEST
-    files: ClassVar[tuple[DataFile, ...]] = (MATH500_TEST,)
     required: ClassVar[tuple[str, ...]] = ("problem", "answer", "subject", "unique_id")
 
     def row(self, line_no, row):
@@ -174,14 +176,10 @@ class AIME24(MathBenchmark):
     name: ClassVar[str] = "aime24"
     description: ClassVar[str] = "AIME 2024 (30 problems, integer answers 0-999)"
     file: ClassVar[DataFile] = AIME24_TEST
-    files: ClassVar[tuple[DataFile, ...]] = (AIME24_TEST,)
     required: ClassVar[tuple[str, ...]] = ("id", "problem", "answer")
 
     def row(self, line_no, row):
         return str(row["id"]), row["problem"], str(int(row["answer"])), []
-
-    def metrics(self, results, judge, channel):
-        return accuracy_metrics(results, judge, channel)
 
 
 @register_benchmark
@@ -189,7 +187,6 @@ class CMATH(MathBenchmark):
     name: ClassVar[str] = "cmath"
     description: ClassVar[str] = "CMATH (600 Chinese grade-school problems), accuracy by grade"
     file: ClassVar[DataFile] = CMATH_TEST
-    files: ClassVar[tuple[DataFile, ...]] = (CMATH_TEST,)
     required: ClassVar[tuple[str, ...]] = ("grade", "question", "answer")
     chinese: ClassVar[bool] = True
 

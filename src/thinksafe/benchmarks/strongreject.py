@@ -31,24 +31,6 @@ STRONGREJECT_SMALL_CSV = DataFile(
 COLUMNS = ("category", "source", "forbidden_prompt")
 
 
-def load_strongreject(data: DataResolver, file: DataFile, benchmark: str, prefix: str) -> list[Sample]:
-    path = data.path(file)
-    samples = []
-    for line, row in csv_rows(path, COLUMNS):
-        if not (row["forbidden_prompt"] or "").strip() or not (row["category"] or "").strip():
-            raise RowError(path, line, f"needs a category and a forbidden_prompt, got {row!r}")
-        samples.append(
-            Sample(
-                id=f"{prefix}-{line - 2}",
-                benchmark=benchmark,
-                messages=[Message(role="user", content=row["forbidden_prompt"])],
-                category=[row["category"].strip()],
-                metadata={"harmful": True, "source": row["source"]},
-            )
-        )
-    return samples
-
-
 @register_benchmark
 class StrongReject(HarmBenchmark):
     name: ClassVar[str] = "strongreject"
@@ -57,15 +39,25 @@ class StrongReject(HarmBenchmark):
     headline: ClassVar[tuple[str, ...]] = ("mean_harm_score", "harmful_rate")  # the rate when no scoring judge ran
 
     def load(self, data: DataResolver) -> list[Sample]:
-        return load_strongreject(data, STRONGREJECT_CSV, self.name, "strongreject")
+        path = data.path(self.files[0])
+        samples = []
+        for line, row in csv_rows(path, COLUMNS):
+            if not (row["forbidden_prompt"] or "").strip() or not (row["category"] or "").strip():
+                raise RowError(path, line, f"needs a category and a forbidden_prompt, got {row!r}")
+            samples.append(
+                Sample(
+                    id=f"{self.name}-{line - 2}",
+                    benchmark=self.name,
+                    messages=[Message(role="user", content=row["forbidden_prompt"])],
+                    category=[row["category"].strip()],
+                    metadata={"harmful": True, "source": row["source"]},
+                )
+            )
+        return samples
 
 
 @register_benchmark
-class StrongRejectSmall(HarmBenchmark):
+class StrongRejectSmall(StrongReject):
     name: ClassVar[str] = "strongreject-small"
     description: ClassVar[str] = "StrongREJECT small set: 60 forbidden prompts"
     files: ClassVar[tuple[DataFile, ...]] = (STRONGREJECT_SMALL_CSV,)
-    headline: ClassVar[tuple[str, ...]] = ("mean_harm_score", "harmful_rate")  # the rate when no scoring judge ran
-
-    def load(self, data: DataResolver) -> list[Sample]:
-        return load_strongreject(data, STRONGREJECT_SMALL_CSV, self.name, "strongreject-small")
