@@ -214,17 +214,34 @@ def _check(letter: str, options: dict[str, str], how: str, seen: list[str]) -> C
     return Choice(letter=letter, how=how, seen=seen)
 
 
+def _last_commitment(norm: str, options: dict[str, str]) -> tuple[Choice | None, list[str]]:
+    """The last explicit commitment in normalised text (None when there is none), and every letter seen."""
+    found = commitments(norm)
+    seen = [letter for _, letter, _ in found]
+    if not found:
+        return None, seen
+    _, letter, how = found[-1]
+    return _check(letter, options, how, seen), seen
+
+
+def _option_after_answer_marker(norm: str, options: dict[str, str]) -> str | None:
+    """The option whose text follows the last 答案 that names one."""
+    for match in reversed(list(_ANSWER_TEXT.finditer(norm))):
+        letter = _option_by_text(match.group(1), options, prefix=True)
+        if letter:
+            return letter
+    return None
+
+
 def extract_choice(text: str, options: dict[str, str]) -> Choice:
     """The option the answer channel chose: the last explicit commitment, else a leading
     letter, else the option's own text, else a lone letter on the last line."""
     norm = normalise(text).strip()
     if not norm:
         return Choice(reason="empty answer")
-    found = commitments(norm)
-    seen = [letter for _, letter, _ in found]
-    if found:
-        _, letter, how = found[-1]
-        return _check(letter, options, how, seen)
+    committed, seen = _last_commitment(norm, options)
+    if committed is not None:
+        return committed
     lead = _LEADING.match(norm)
     if lead:
         return _check(lead.group(1).upper(), options, "leading letter", seen)
@@ -240,10 +257,9 @@ def extract_choice(text: str, options: dict[str, str]) -> Choice:
 
 def _answer_text(norm: str, options: dict[str, str]) -> tuple[str, str] | None:
     """An option chosen by its text: after 答案, as the first line, or uniquely named."""
-    for match in reversed(list(_ANSWER_TEXT.finditer(norm))):
-        letter = _option_by_text(match.group(1), options, prefix=True)
-        if letter:
-            return letter, "答案 + option text"
+    letter = _option_after_answer_marker(norm, options)
+    if letter:
+        return letter, "答案 + option text"
     first = norm.splitlines()[0]
     head = re.split(r"[\n。，,；;！!]", first, maxsplit=1)[0]
     letter = _option_by_text(head, options, prefix=False)
@@ -267,15 +283,12 @@ def final_commitment(thinking: str, options: dict[str, str]) -> Choice:
     norm = normalise(thinking)
     if not norm.strip():
         return Choice(reason="empty thinking")
-    found = commitments(norm)
-    seen = [letter for _, letter, _ in found]
-    if found:
-        _, letter, how = found[-1]
-        return _check(letter, options, how, seen)
-    for match in reversed(list(_ANSWER_TEXT.finditer(norm))):
-        letter = _option_by_text(match.group(1), options, prefix=True)
-        if letter:
-            return Choice(letter=letter, how="答案 + option text", seen=seen)
+    committed, seen = _last_commitment(norm, options)
+    if committed is not None:
+        return committed
+    letter = _option_after_answer_marker(norm, options)
+    if letter:
+        return Choice(letter=letter, how="答案 + option text", seen=seen)
     return Choice(reason="the thinking commits to no option", seen=seen)
 
 
