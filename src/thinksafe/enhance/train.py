@@ -281,45 +281,35 @@ def run_training(config: TrainConfig, callbacks: list | None = None) -> TrainRes
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     runtime = time.perf_counter() - started
     eval_loss = trainer.evaluate()["eval_loss"] if eval_rows else None
-    if config.save_final:
-        result = save_outputs(config, trainer, tokenizer)
-    else:
-        result = TrainResult(model_spec="", base=config.base_path(), method="full" if config.full else "lora", steps=0,
-                             train_records=0, eval_records=0, train_tokens=0, runtime_s=0.0, device=device)
-    result = result.model_copy(
-        update=dict(
-            steps=trainer.state.global_step, resumed_from=str(resume) if resume else None,
-            train_records=len(train_rows), eval_records=len(eval_rows), dropped_records=dropped,
-            truncated_records=truncated, train_tokens=tokens, train_loss=output.training_loss, eval_loss=eval_loss,
-            runtime_s=runtime, device=device, processes=trainer.args.world_size,
-            main_process=trainer.is_world_process_zero(),
-        )
+    model_spec, merged_spec = save_outputs(config, trainer, tokenizer) if config.save_final else ("", None)
+    result = TrainResult(
+        model_spec=model_spec, merged_spec=merged_spec, base=config.base_path(), method="full" if config.full else "lora",
+        steps=trainer.state.global_step, resumed_from=str(resume) if resume else None,
+        train_records=len(train_rows), eval_records=len(eval_rows), dropped_records=dropped,
+        truncated_records=truncated, train_tokens=tokens, train_loss=output.training_loss, eval_loss=eval_loss,
+        runtime_s=runtime, device=device, processes=trainer.args.world_size, main_process=trainer.is_world_process_zero(),
     )
     if config.save_final and result.main_process:
         (config.out / "result.json").write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return result
 
 
-def save_outputs(config: TrainConfig, trainer: Any, tokenizer: Any) -> TrainResult:
-    """Adapter or full model (and the merged model when asked); returns the specs to evaluate.
+def save_outputs(config: TrainConfig, trainer: Any, tokenizer: Any) -> tuple[str, str | None]:
+    """Adapter or full model (and the merged model when asked); returns (spec, merged spec) to evaluate.
 
     Called on every process of a distributed run: `trainer.save_model` gathers sharded weights
-    and writes from the main process only; the rest is written by the main process alone.
+    and writes from the main process only; the merged model is written by the main process alone.
     """
-    base = config.base_path()
     out = config.out.resolve()
-    main = trainer.is_world_process_zero()
-    common = dict(base=base, steps=0, train_records=0, eval_records=0, train_tokens=0, runtime_s=0.0, device="")
     target = out / ("model" if config.full else "adapter")
     trainer.save_model(str(target))  # with the tokenizer; a PEFT model saves its adapter only
     if config.full:
-        return TrainResult(model_spec=f"hf:{target}", method="full", **common)
-    merged_spec = None
-    if config.merge:
-        merged = out / "merged"
-        merged_spec = f"hf:{merged}"
-        if main:
-            model = trainer.model.merge_and_unload()
-            model.save_pretrained(str(merged))
-            tokenizer.save_pretrained(str(merged))
-    return TrainResult(model_spec=f"hf:{base}+{target}", merged_spec=merged_spec, method="lora", **common)
+        return f"hf:{target}", None
+    if not config.merge:
+        return f"hf:{config.base_path()}+{target}", None
+    merged = out / "merged"
+    if trainer.is_world_process_zero():
+        model = trainer.model.merge_and_unload()
+        model.save_pretrained(str(merged))
+        tokenizer.save_pretrained(str(merged))
+    return f"hf:{config.base_path()}+{target}", f"hf:{merged}"
