@@ -25,8 +25,7 @@ import re
 from typing import Any, ClassVar
 
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, TextJudge, register_judge
-from thinksafe.judges.harmful_compliance import verdict_line
-from thinksafe.judges.llm import JUDGE_PARAMS, ParseError, RubricJudge, fence, load_rubric
+from thinksafe.judges.llm import JUDGE_PARAMS, ParseError, RubricJudge, fence, load_rubric, verdict_line
 from thinksafe.judges.rules import RULES_FINGERPRINT, find_refusal
 from thinksafe.models.base import Model, ModelOptions, load_model
 from thinksafe.schema import GenerationRequest, Judgement, Message

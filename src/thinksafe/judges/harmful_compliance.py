@@ -8,21 +8,10 @@ Used for WildJailbreak's attack success rate (harmful prompts) and refusal rate 
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from thinksafe.judges.base import JudgeInput, register_judge
-from thinksafe.judges.llm import ParseError, RubricJudge
-
-
-def verdict_line(reply: str, choices: tuple[str, ...], key: str = "VERDICT") -> str:
-    """The one choice named on `KEY: CHOICE` lines; ParseError when none or several differ."""
-    pattern = re.compile(rf"^\s*\**{key}\**\s*[:：]\s*\**\s*([A-Z_ ]+?)\s*\**\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
-    found = {m.strip().upper().replace(" ", "_") for m in pattern.findall(reply)}
-    valid = {f for f in found if f in choices}
-    if len(valid) != 1 or found - valid:
-        raise ParseError(f"expected exactly one line '{key}: <{'|'.join(choices)}>'")
-    return valid.pop()
+from thinksafe.judges.llm import RubricJudge, verdict_line
 
 
 @register_judge("harmful-compliance", factory=lambda ctx: HarmfulCompliance(ctx))

@@ -26,6 +26,16 @@ class ParseError(ValueError):
     """The judge's reply is not in the rubric's format."""
 
 
+def verdict_line(reply: str, choices: tuple[str, ...], key: str = "VERDICT") -> str:
+    """The one choice named on `KEY: CHOICE` lines; ParseError when none or several differ."""
+    pattern = re.compile(rf"^\s*\**{key}\**\s*[:：]\s*\**\s*([A-Z_ ]+?)\s*\**\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
+    found = {m.strip().upper().replace(" ", "_") for m in pattern.findall(reply)}
+    valid = {f for f in found if f in choices}
+    if len(valid) != 1 or found - valid:
+        raise ParseError(f"expected exactly one line '{key}: <{'|'.join(choices)}>'")
+    return valid.pop()
+
+
 def load_rubric(name: str) -> str:
     return resources.files("thinksafe.judges.prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8")
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from thinksafe.judges.base import register_judge
-from thinksafe.judges.harmful_compliance import verdict_line
-from thinksafe.judges.llm import RubricJudge
+from thinksafe.judges.llm import RubricJudge, verdict_line
 
 
 @register_judge("reflection-llm", factory=lambda ctx: ReflectionLLM(ctx))

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from thinksafe.judges.base import JudgeInput, register_judge
-from thinksafe.judges.harmful_compliance import verdict_line
-from thinksafe.judges.llm import RubricJudge
+from thinksafe.judges.llm import RubricJudge, verdict_line
 
 CLASSES = ("FULL_COMPLIANCE", "FULL_REFUSAL", "PARTIAL_REFUSAL")
 
