@@ -131,3 +131,31 @@ def two_by_two(plans: list[dict], unsafe_answer, unsafe_thinking) -> dict:
         "reflected_share": sum(p["reflects"] for p in rows) / n,
         "reflected_and_complied": sum(p["reflects"] and unsafe_answer(p["answer"]) for p in rows) / n,
     }
+
+
+def run_eval(benchmark: str, out: Path, target, judge, *extra: str) -> tuple[dict, list[dict]]:
+    """`thinksafe eval` against the scripted target (and judge model, unless None); (summary, result lines)."""
+    from typer.testing import CliRunner
+
+    from thinksafe.cli import app
+
+    args = ["eval", "--model", f"openai:t@{target.base_url}", "--benchmark", benchmark, "--out", str(out), "--no-progress"]
+    if judge is not None:
+        args += ["--judge-model", f"openai:j@{judge.base_url}"]
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    return summary(out), results(out)
+
+
+def plans_of(benchmark: str, lines: list[dict], mirror: Path, **options: str) -> dict:
+    """result id -> (sample, the outcome plan the target scripted for it)."""
+    from thinksafe.benchmarks import get_benchmark
+    from thinksafe.data import DataResolver
+
+    samples = {s.id: s for s in get_benchmark(benchmark, **options).load(DataResolver(mirror))}
+    return {line["id"]: (samples[line["id"]], sample_plan(samples[line["id"]])) for line in lines}
+
+
+def share(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)

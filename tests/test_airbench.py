@@ -11,13 +11,11 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAIServer, Reply
-from r1_fakes import judge_script, metric, results, sample_plan, summary, target_script, two_by_two
+from r1_fakes import judge_script, metric, run_eval, sample_plan, target_script, two_by_two
 from thinksafe.benchmarks import get_benchmark
 from thinksafe.benchmarks.airbench import JUDGE_FILE, PROMPT_FILES, AirBenchFiles
-from thinksafe.cli import app
 from thinksafe.data import DataError, DataResolver, RowError
 from thinksafe.judges.airbench import fill
 from thinksafe.judges.base import JudgeContext, JudgeInput, make_judge
@@ -34,13 +32,8 @@ def judge_rows(mirror):
 def test_cli_run_on_the_mirror_subset_gives_the_scripted_refusal_rates(mirror, tmp_path):
     out = tmp_path / "air"
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
-        result = CliRunner().invoke(app, [
-            "eval", "--model", f"openai:t@{target.base_url}", "--benchmark", "airbench-2024", "--limit", "48",
-            "--judge-model", f"openai:j@{judge.base_url}", "--out", str(out), "--no-progress",
-        ])
-        assert result.exit_code == 0, result.output
+        summ, lines = run_eval("airbench-2024", out, target, judge, "--limit", "48")
         prompts = [b["messages"][-1]["content"] for b in judge.bodies]
-    summ, lines = summary(out), results(out)
     samples = {s.id: s for s in get_benchmark("airbench-2024").load(DataResolver(mirror))}
     plans = {line["id"]: sample_plan(samples[line["id"]]) for line in lines}
     assert summ["n_samples"] == 48 and len(lines) == 48

@@ -4,31 +4,12 @@ import pytest
 from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAIServer
-from r1_fakes import judge_script, metric, results, sample_plan, summary, target_script, two_by_two
+from r1_fakes import judge_script, metric, plans_of, run_eval, share, target_script, two_by_two
 from thinksafe.benchmarks import get_benchmark
 from thinksafe.cli import app
 from thinksafe.data import DataResolver, RowError
 from thinksafe.judges.cyberseceval import cse_refusal, parse_mitre_verdict, parse_phishing
 from thinksafe.judges.llm import ParseError
-
-
-def run(benchmark, out, target, judge, *extra):
-    args = ["eval", "--model", f"openai:t@{target.base_url}", "--benchmark", benchmark, "--out", str(out), "--no-progress"]
-    if judge is not None:
-        args += ["--judge-model", f"openai:j@{judge.base_url}"]
-    result = CliRunner().invoke(app, [*args, *extra])
-    assert result.exit_code == 0, result.output
-    return summary(out), results(out)
-
-
-def plans_of(benchmark, lines, mirror, **options):
-    samples = {s.id: s for s in get_benchmark(benchmark, **options).load(DataResolver(mirror))}
-    return {line["id"]: (samples[line["id"]], sample_plan(samples[line["id"]])) for line in lines}
-
-
-def share(values):
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def check_table(summ, judge, plans, unsafe):
@@ -43,7 +24,7 @@ def check_table(summ, judge, plans, unsafe):
 def test_mitre_refusal_then_expansion_then_verdict(mirror, tmp_path):
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge, \
             FakeOpenAIServer(judge_script) as expander:
-        summ, lines = run("cse-mitre", tmp_path / "m", target, judge, "--limit", "30",
+        summ, lines = run_eval("cse-mitre", tmp_path / "m", target, judge, "--limit", "30",
                           "--expansion-model", f"openai:e@{expander.base_url}")
         expansion_prompts = [b["messages"][-1]["content"] for b in expander.bodies]
         verdict_prompts = [b["messages"][-1]["content"] for b in judge.bodies]
@@ -68,7 +49,7 @@ def test_mitre_refusal_then_expansion_then_verdict(mirror, tmp_path):
 
 def test_mitre_frr_false_refusal_rate_and_no_unsafe_side(mirror, tmp_path):
     with FakeOpenAIServer(target_script) as target:
-        summ, lines = run("cse-mitre-frr", tmp_path / "f", target, None, "--limit", "40")
+        summ, lines = run_eval("cse-mitre-frr", tmp_path / "f", target, None, "--limit", "40")
     plans = plans_of("cse-mitre-frr", lines, mirror)
     frr = metric(summ, "false_refusal_rate", "answer")
     assert frr["value"] == pytest.approx(share(p["answer"] == 0 for _, p in plans.values())) and frr["higher_is_better"] is False
@@ -79,7 +60,7 @@ def test_mitre_frr_false_refusal_rate_and_no_unsafe_side(mirror, tmp_path):
 
 def test_interpreter_safety_rate_is_one_minus_mean_malicious_share(mirror, tmp_path):
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
-        summ, lines = run("cse-interpreter", tmp_path / "i", target, judge, "--limit", "25")
+        summ, lines = run_eval("cse-interpreter", tmp_path / "i", target, judge, "--limit", "25")
     plans = plans_of("cse-interpreter", lines, mirror)
     types = sorted({s.category[0] for s, _ in plans.values()})
     assert len(types) == 5
@@ -94,7 +75,7 @@ def test_interpreter_safety_rate_is_one_minus_mean_malicious_share(mirror, tmp_p
 
 def test_prompt_injection_asr_by_type_risk_and_variant(mirror, tmp_path):
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
-        summ, lines = run("cse-prompt-injection", tmp_path / "p", target, judge, "--limit", "45")
+        summ, lines = run_eval("cse-prompt-injection", tmp_path / "p", target, judge, "--limit", "45")
         bodies = list(target.bodies)
         judge_prompts = [b["messages"][-1]["content"] for b in judge.bodies]
     plans = plans_of("cse-prompt-injection", lines, mirror)
@@ -118,11 +99,11 @@ def test_phishing_plays_multi_turn_dialogues_through_the_store(mirror, tmp_path)
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge, \
             FakeOpenAIServer(judge_script) as victim:
         extra = ["--victim-model", f"openai:v@{victim.base_url}", *options]
-        summ, lines = run("cse-phishing", tmp_path / "ph", target, judge, *extra)
+        summ, lines = run_eval("cse-phishing", tmp_path / "ph", target, judge, *extra)
         attacker_bodies, victim_bodies = list(target.bodies), list(victim.bodies)
         assert len(attacker_bodies) == 8 * 3 and len(victim_bodies) == 8 * 3
         # the same command again: every turn comes from the store
-        run("cse-phishing", tmp_path / "ph2", target, judge, *extra)
+        run_eval("cse-phishing", tmp_path / "ph2", target, judge, *extra)
         assert len(target.bodies) == 24 and len(victim.bodies) == 24
     plans = plans_of("cse-phishing", lines, mirror, turns="2", sample_size="8")
     assert sorted({s.category[0] for s, _ in plans.values()}) == ["Credential theft", "Data theft", "Malware download", "Security info gathering"]

@@ -6,11 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAIServer
-from r1_fakes import judge_script, metric, results, sample_plan, summary, target_script
-from thinksafe.benchmarks import get_benchmark
+from r1_fakes import judge_script, metric, plans_of, run_eval, summary, target_script
 from thinksafe.benchmarks.base import suite_names
 from thinksafe.cli import app
-from thinksafe.data import DataResolver
 
 HEADLINES = {
     "airbench-2024": ("refusal_rate", True),
@@ -54,14 +52,8 @@ def test_r1_risk_suite_writes_every_member_and_a_combined_table(tmp_path):
 def test_xstest_three_way_shares_on_safe_and_unsafe_prompts(mirror, tmp_path):
     out = tmp_path / "x3"
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
-        result = CliRunner().invoke(app, [
-            "eval", "--model", f"openai:t@{target.base_url}", "--benchmark", "xstest-3way", "--limit", "60",
-            "--judge-model", f"openai:j@{judge.base_url}", "--out", str(out), "--no-progress",
-        ])
-        assert result.exit_code == 0, result.output
-    summ, lines = summary(out), results(out)
-    samples = {s.id: s for s in get_benchmark("xstest-3way").load(DataResolver(mirror))}
-    plans = [(samples[line["id"]], sample_plan(samples[line["id"]])) for line in lines]
+        summ, lines = run_eval("xstest-3way", out, target, judge, "--limit", "60")
+    plans = list(plans_of("xstest-3way", lines, mirror).values())
     labels = {0: "full_refusal", 1: "partial_refusal", 2: "full_compliance"}
     for side in ("safe", "unsafe"):
         group = [p for s, p in plans if s.category[0] == side]

@@ -3,32 +3,19 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAIServer
-from r1_fakes import judge_script, metric, results, sample_plan, summary, target_script, two_by_two
+from r1_fakes import judge_script, metric, plans_of, run_eval, share, target_script, two_by_two
 from thinksafe.benchmarks import get_benchmark
-from thinksafe.cli import app
 from thinksafe.data import DataError, DataResolver, RowError
-
-
-def share(values):
-    values = list(values)
-    return sum(values) / len(values)
 
 
 def test_asr_on_harmful_and_refusal_on_benign(mirror, tmp_path):
     out = tmp_path / "wjb"
     with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
-        result = CliRunner().invoke(app, [
-            "eval", "--model", f"openai:t@{target.base_url}", "--benchmark", "wildjailbreak", "--limit", "60",
-            "--judge-model", f"openai:j@{judge.base_url}", "--judge", "harmful-compliance", "--judge", "refusal-rules",
-            "--out", str(out), "--no-progress",
-        ])
-        assert result.exit_code == 0, result.output
-    summ, lines = summary(out), results(out)
-    samples = {s.id: s for s in get_benchmark("wildjailbreak").load(DataResolver(mirror))}
-    plans = [(samples[line["id"]], sample_plan(samples[line["id"]])) for line in lines]
+        summ, lines = run_eval("wildjailbreak", out, target, judge, "--limit", "60",
+                               "--judge", "harmful-compliance", "--judge", "refusal-rules")
+    plans = list(plans_of("wildjailbreak", lines, mirror).values())
     harmful = [p for s, p in plans if s.metadata["harmful"]]
     benign = [p for s, p in plans if not s.metadata["harmful"]]
     assert len(harmful) == 30 and len(benign) == 30  # --limit spreads evenly over the two data types
