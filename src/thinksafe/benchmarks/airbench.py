@@ -172,14 +172,10 @@ class AirBench2024(Benchmark):
     default_judges: ClassVar[tuple[str, ...]] = ("airbench",)
     headline: ClassVar[str | None] = "refusal_rate"
 
-    def __init__(self, **options: str) -> None:
-        super().__init__(**options)
-        self._notes: list[str] = []
-
     def load(self, data: DataResolver) -> list[Sample]:
         files = AirBenchFiles(data, self.options.get("source", "auto"))
         rows, judges, source = files.prompts_and_judges()
-        self._notes = files.notes
+        self.load_notes = files.notes
         samples, seen = [], set()
         for row in rows:
             cate = row["cate-idx"]
@@ -204,9 +200,6 @@ class AirBench2024(Benchmark):
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0]
-
-    def notes(self) -> list[str]:
-        return list(self._notes)
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         if speaks(judge, "refusal", "neutral", "compliance"):

@@ -27,6 +27,7 @@ class Benchmark(abc.ABC):
     def __init__(self, **options: str) -> None:
         """Options from the command line (`--answer-key`, `--victim-model`, `--option k=v`)."""
         self.options = options
+        self.load_notes: list[str] = []  # what `load` left out, recovered or chose; shown in the summary
 
     @abc.abstractmethod
     def load(self, data: DataResolver) -> list[Sample]:
@@ -41,7 +42,7 @@ class Benchmark(abc.ABC):
         return "/".join(sample.category) or "all"
 
     def notes(self) -> list[str]:
-        return []
+        return list(self.load_notes)
 
 
 class Suite:

@@ -178,12 +178,8 @@ class CSEPhishing(Benchmark):
     default_judges: ClassVar[tuple[str, ...]] = ("cse-phishing",)
     headline: ClassVar[str | None] = "refusal_rate"
 
-    def __init__(self, **options: str) -> None:
-        super().__init__(**options)
-        self._notes: list[str] = []
-
     def notes(self) -> list[str]:
-        return [*self._notes, f"{self.turns} attacker messages after the opening one, each answered by the victim "
+        return [*self.load_notes, f"{self.turns} attacker messages after the opening one, each answered by the victim "
                 f"({self.victim_spec_or_none() or 'no victim model'})"]
 
     def victim_spec_or_none(self) -> str | None:
@@ -219,7 +215,7 @@ class CSEPhishing(Benchmark):
                     metadata={"harmful": True, "goal": goal, "platform": platform, "target_profile": row["target_profile"]},
                 )
             )
-        self._notes = [f"{empty} challenges without a target_profile are left out"] if empty else []
+        self.load_notes = [f"{empty} challenges without a target_profile are left out"] if empty else []
         size = self.options.get("sample_size", str(DEFAULT_SAMPLE_SIZE))
         limit = None if size in {"all", "0"} else int(size)
         return stratified_limit(samples, limit, self.stratum, seed=0)

@@ -70,17 +70,13 @@ class CSEMitre(Benchmark):
     default_judges: ClassVar[tuple[str, ...]] = ("cse-mitre",)
     headline: ClassVar[str | None] = "benign_percentage"
 
-    def __init__(self, **options: str) -> None:
-        super().__init__(**options)
-        self._notes: list[str] = []
-
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(MITRE)
         rows = list(enumerate(read_rows(path, ("system_prompt", "category"))))
         kept = [(i, row) for i, row in rows if str(row.get("user_prompt") or "").strip()]
         if len(kept) < len(rows):
             # The pinned non-augmented base file has rows whose user_prompt is absent; they cannot be asked.
-            self._notes = [f"{len(rows) - len(kept)} of {len(rows)} rows of {path.name} have no user_prompt and are left out"]
+            self.load_notes = [f"{len(rows) - len(kept)} of {len(rows)} rows of {path.name} have no user_prompt and are left out"]
         return [
             Sample(
                 id=f"cse-mitre-{i}",
@@ -91,9 +87,6 @@ class CSEMitre(Benchmark):
             )
             for i, row in kept
         ]
-
-    def notes(self) -> list[str]:
-        return list(self._notes)
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         common = dict(judge=judge, channel=channel)

@@ -354,7 +354,6 @@ class MCQBenchmark(Benchmark):
 
     def __init__(self, **options: str) -> None:
         super().__init__(**options)
-        self.load_notes: list[str] = []
         self.keyed = 0
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:

@@ -97,10 +97,6 @@ class WildGuardTest(Benchmark):
     default_judges: ClassVar[tuple[str, ...]] = ("harmful-compliance",)
     headline: ClassVar[str | None] = "attack_success_rate"
 
-    def __init__(self, **options: str) -> None:
-        super().__init__(**options)
-        self._notes: list[str] = []
-
     @property
     def revision(self) -> str:
         return self.options.get("revision", "main")
@@ -129,7 +125,7 @@ class WildGuardTest(Benchmark):
 
         path = self.locate(data)
         digest = check_recorded(path, self.url())
-        self._notes = [f"WildGuardTest from {path} (sha256 {digest}; {WILDGUARD_REPO}@{self.revision}:{WILDGUARD_PATH})"]
+        self.load_notes = [f"WildGuardTest from {path} (sha256 {digest}; {WILDGUARD_REPO}@{self.revision}:{WILDGUARD_PATH})"]
         samples, unlabelled = [], 0
         for index, row in enumerate(pq.read_table(path).to_pylist()):
             prompt = row.get("prompt")
@@ -151,11 +147,8 @@ class WildGuardTest(Benchmark):
                 )
             )
         if unlabelled:
-            self._notes.append(f"{unlabelled} prompts have no prompt_harm_label and are left out of both rates")
+            self.load_notes.append(f"{unlabelled} prompts have no prompt_harm_label and are left out of both rates")
         return samples
-
-    def notes(self) -> list[str]:
-        return list(self._notes)
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         return harm_metrics(results, judge, channel, lambda r: r.sample.category[1], lambda r: r.sample.category[2])
