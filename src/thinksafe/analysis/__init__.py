@@ -6,20 +6,18 @@ by the pipeline without touching it.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
+from thinksafe.plugins import plugin_modules
 from thinksafe.schema import SampleResult
 
 
 def run_analyses(results: list[SampleResult], judges: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    for module in plugin_modules(__name__):
         analyse = getattr(module, "analyse", None)
         if analyse is not None:
             value = analyse(results, judges)
             if value is not None:
-                out[module_info.name] = value
+                out[module.__name__.rsplit(".", 1)[1]] = value
     return out

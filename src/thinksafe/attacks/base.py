@@ -6,6 +6,7 @@ import abc
 from collections.abc import Callable
 from typing import ClassVar
 
+from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Sample
 
 
@@ -49,12 +50,12 @@ def register_attack(cls: type[Attack]) -> type[Attack]:
 
 
 def attack_names() -> dict[str, Callable[[], Attack]]:
-    _import_builtin()
+    plugin_modules("thinksafe.attacks")  # built-in attacks register on import
     return dict(sorted(_ATTACKS.items()))
 
 
 def get_attack(name: str) -> Attack:
-    _import_builtin()
+    plugin_modules("thinksafe.attacks")
     if name not in _ATTACKS:
         raise ValueError(f"unknown attack {name!r}; known: {', '.join(sorted(_ATTACKS))}")
     return _ATTACKS[name]()
@@ -64,14 +65,3 @@ def apply_attacks(samples: list[Sample], attacks: list[str] | None) -> list[Samp
     """The attack stage of the flow: the identity when no attack is named."""
     techniques = [get_attack(name) for name in (attacks or ["none"])]
     return [variant for sample in samples for attack in techniques for variant in attack.apply(sample)]
-
-
-def _import_builtin() -> None:
-    import importlib
-    import pkgutil
-
-    import thinksafe.attacks as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "base":
-            importlib.import_module(f"thinksafe.attacks.{module.name}")

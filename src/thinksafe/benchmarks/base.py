@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from thinksafe.data import DataFile, DataResolver
+from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Metric, Sample, SampleResult
 
 REFUSAL_LABELS = frozenset({"refusal", "full_refusal", "partial_refusal"})
@@ -64,7 +65,7 @@ def register_suite(cls: type[Suite]) -> type[Suite]:
 
 
 def suite_names() -> dict[str, type[Suite]]:
-    _import_builtin()
+    plugin_modules("thinksafe.benchmarks")  # built-in benchmarks register on import
     return dict(sorted(_SUITES.items()))
 
 
@@ -75,26 +76,15 @@ def register_benchmark(cls: type[Benchmark]) -> type[Benchmark]:
 
 
 def benchmark_names() -> dict[str, Callable[[], Benchmark]]:
-    _import_builtin()
+    plugin_modules("thinksafe.benchmarks")
     return dict(sorted(_BENCHMARKS.items()))
 
 
 def get_benchmark(name: str, **options: str) -> Benchmark:
-    _import_builtin()
+    plugin_modules("thinksafe.benchmarks")
     if name not in _BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_BENCHMARKS))}")
     return _BENCHMARKS[name](**options)
-
-
-def _import_builtin() -> None:
-    import importlib
-    import pkgutil
-
-    import thinksafe.benchmarks as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name != "base":
-            importlib.import_module(f"thinksafe.benchmarks.{module.name}")
 
 
 def stratified_limit(samples: list[Sample], limit: int | None, stratum: Callable[[Sample], str], seed: int = 0) -> list[Sample]:

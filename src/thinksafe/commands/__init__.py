@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+
+from thinksafe.plugins import plugin_modules
 
 T = TypeVar("T")
 
@@ -29,8 +29,7 @@ def run_command(work: Coroutine[Any, Any, T], err_console: Console) -> T:
 
 
 def register_all(app: typer.Typer) -> None:
-    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
+    for module in plugin_modules(__name__):
         register = getattr(module, "register", None)
         if register is not None:
             register(app)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Completion, Judgement, Sample
 
 
@@ -85,26 +86,15 @@ def register_judge(name: str, factory: Callable[[JudgeContext], Judge] | None = 
 
 
 def judge_names() -> dict[str, type[Judge]]:
-    _import_builtin()
+    plugin_modules("thinksafe.judges")  # built-in judges register on import
     return {name: cls for name, (cls, _) in sorted(_JUDGES.items())}
 
 
 def make_judge(name: str, context: JudgeContext) -> Judge:
-    _import_builtin()
+    plugin_modules("thinksafe.judges")
     if name not in _JUDGES:
         raise ValueError(f"unknown judge {name!r}; known: {', '.join(sorted(_JUDGES))}")
     cls, factory = _JUDGES[name]
     if cls.needs_model and not context.judge_model:
         raise ValueError(f"judge {name!r} needs a judge model: pass --judge-model SPEC (or --judge {name}=SPEC)")
     return factory(context)
-
-
-def _import_builtin() -> None:
-    import importlib
-    import pkgutil
-
-    import thinksafe.judges as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in {"base"}:
-            importlib.import_module(f"thinksafe.judges.{module.name}")
