@@ -107,8 +107,9 @@ def grouped_rates(
     results: list[SampleResult], key: Callable[[SampleResult], str | None], **kwargs
 ) -> list[Metric]:
     """`rate` once per distinct group key (results with key None are left out)."""
-    groups = sorted({k for r in results if (k := key(r)) is not None})
-    include = kwargs.pop("include", lambda r: True)
-    return [
-        rate(results, include=lambda r, g=g: include(r) and key(r) == g, group=g, **kwargs) for g in groups
-    ]
+    groups: dict[str, list[SampleResult]] = {}
+    for result in results:
+        group = key(result)
+        if group is not None:
+            groups.setdefault(group, []).append(result)
+    return [rate(groups[group], group=group, **kwargs) for group in sorted(groups)]
