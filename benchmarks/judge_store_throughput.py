@@ -34,7 +34,7 @@ from rich.console import Console  # noqa: E402
 
 from thinksafe.benchmarks.base import get_benchmark  # noqa: E402
 from thinksafe.judges.base import JudgeContext, JudgeInput, make_judge  # noqa: E402
-from thinksafe.models.base import Model, ModelOptions  # noqa: E402
+from thinksafe.models.base import Model, ModelOptions, ModelPool  # noqa: E402
 from thinksafe.pipeline import Evaluation, JudgeSpec  # noqa: E402
 from thinksafe.reasoning import split_reasoning  # noqa: E402
 from thinksafe.schema import Completion, GenerationParams, GenerationRequest, Message, Sample  # noqa: E402
@@ -120,7 +120,7 @@ def bench_pipeline(items, directory: Path) -> dict:
     store = Store(directory / "pipeline.sqlite")
     run = Evaluation("instant:x", get_benchmark("xstest"), [JudgeSpec(name="refusal-rules")],
                      params=GenerationParams(), model_options=ModelOptions(), store=store, console=Console(quiet=True),
-                     progress=False)
+                     progress=False, models=ModelPool())
     model = InstantModel([c for _, c in items])
     requests = [GenerationRequest(key=generation_key(run.model_spec, run.params, s.messages), messages=s.messages,
                                   params=run.params) for s in samples]

@@ -72,3 +72,22 @@ def test_xstest_three_way_shares_on_safe_and_unsafe_prompts(mirror, tmp_path):
     assert not [m for m in summ["metrics"] if m["name"].startswith("safe_") and m["group"] == t]
     table = next(iter(summ["extra"]["thinking_vs_answer"].values()))
     assert table["n"] == sum(p["thinking"] is not None for p in unsafe)  # safe prompts have no unsafe side
+
+
+def test_a_suite_loads_its_model_once_and_tells_members_of_the_judge_model(mirror, tmp_path, monkeypatch):
+    """Python API: one load for all members (not one per member), and --judge-model reaches each member."""
+    import asyncio
+
+    import thinksafe.models.base as models_base
+    from thinksafe.pipeline import evaluate_suite_async
+
+    loads = []
+    real_load = models_base.load_model
+    monkeypatch.setattr(models_base, "load_model", lambda spec, options=None: loads.append(spec) or real_load(spec, options))
+    with FakeOpenAIServer(target_script) as target, FakeOpenAIServer(judge_script) as judge:
+        spec, judge_spec = f"openai:t@{target.base_url}", f"openai:j@{judge.base_url}"
+        combined = asyncio.run(evaluate_suite_async(spec, "chisafetybench", judge_model=judge_spec, limit=4, data_dir=mirror,
+                                                    store=tmp_path / "store.sqlite", out=tmp_path / "suite"))
+    assert loads.count(spec) == 1
+    assert combined.members == ["chisafetybench-mcq", "chisafetybench-qa"]
+    assert {row.metric for row in combined.rows if row.benchmark == "chisafetybench-qa"} == {"RR-1"}  # not the offline "RR-1-approx"

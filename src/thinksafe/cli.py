@@ -82,8 +82,6 @@ def eval_command(
     for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
         if value is not None:
             benchmark_options[key] = str(value)
-    if judge_model is not None:
-        benchmark_options.setdefault("judge_model", judge_model)
     common = dict(
         benchmark_options=benchmark_options,
         judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,

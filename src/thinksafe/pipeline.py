@@ -18,7 +18,7 @@ from thinksafe.attacks.base import apply_attacks
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, make_judge
-from thinksafe.models.base import Model, ModelOptions, canonical_spec, load_model
+from thinksafe.models.base import IN_PROCESS_SCHEMES, Model, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.schema import (
     CHANNELS,
     Channel,
@@ -109,6 +109,7 @@ class Evaluation:
         store: Store,
         console: Console,
         progress: bool,
+        models: ModelPool,
     ):
         self.model_spec = canonical_spec(model, model_options)
         self.model_text = model
@@ -117,6 +118,7 @@ class Evaluation:
         self.params = params
         self.model_options = model_options
         self.store = store
+        self.models = models
         self.console = console
         self.show_progress = progress
         self.notes: list[str] = []
@@ -138,16 +140,19 @@ class Evaluation:
         pending = [r for r in requests if r.key not in stored or stored[r.key].error]
         by_sample = [(s, k) for s in samples for k in range(self.params.n)]
         if pending:
-            model = load_model(self.model_text, self.model_options)
-            self.notes += getattr(model, "notes", [])
-            try:
-                await self._generate_pending(model, pending, stored, {r.key: sk for sk, r in zip(by_sample, requests)})
-            finally:
-                await model.aclose()
+            model = self.models.get(self.model_text, self.model_options)
+            self.notes += model.notes
+            await self._generate_pending(model, pending, stored, {r.key: sk for sk, r in zip(by_sample, requests)})
+            if self.judges_load_a_model():
+                await self.models.release(self.model_text, self.model_options)
         return [
             SampleResult(sample=s, sample_index=k, generation_key=r.key, completion=stored[r.key])
             for (s, k), r in zip(by_sample, requests)
         ]
+
+    def judges_load_a_model(self) -> bool:
+        """Whether a judge runs a model in this process (then the target is closed first, to free its memory)."""
+        return any(spec.model is not None and parse_spec(spec.model)[0] in IN_PROCESS_SCHEMES for spec in self.judge_specs)
 
     async def _generate_pending(self, model: Model, pending: list[GenerationRequest], stored: dict,
                                 samples: dict[str, tuple[Sample, int]] | None = None) -> None:
@@ -269,6 +274,14 @@ class Evaluation:
         )
 
 
+def build_benchmark(name: str, options: dict[str, str] | None, judge_model: str | None) -> Benchmark:
+    """The benchmark with its options; it also hears of the judge model (benchmarks pick their LLM judge by it)."""
+    options = dict(options or {})
+    if judge_model is not None:
+        options.setdefault("judge_model", judge_model)
+    return get_benchmark(name, **options)
+
+
 async def evaluate_async(
     model: str,
     benchmark: str | Benchmark,
@@ -286,22 +299,25 @@ async def evaluate_async(
     progress: bool = False,
     console: Console | None = None,
     benchmark_options: dict[str, str] | None = None,
+    models: ModelPool | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
-    """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form."""
-    options = dict(benchmark_options or {})
-    if judge_model is not None:
-        options.setdefault("judge_model", judge_model)  # benchmarks pick their LLM judge when one is given
-    bench = get_benchmark(benchmark, **options) if isinstance(benchmark, str) else benchmark
+    """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
+
+    `models`: a pool to load the target model from and leave it in (a suite passes one, so the
+    model is loaded once for all its members); by default the model is closed when the run ends.
+    """
+    bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
     console = console or Console(stderr=True)
     own_store = not isinstance(store, Store)
     db = Store(store or default_store_path()) if own_store else store
+    pool = models or ModelPool()
     try:
         samples = stratified_limit(bench.load(DataResolver(data_dir)), limit, bench.stratum, seed)
         samples = apply_attacks(samples, attacks)
         run = Evaluation(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
-            store=db, console=console, progress=progress,
+            store=db, console=console, progress=progress, models=pool,
         )
         # A benchmark may drive generation itself (multi-turn), through the same store: `generate(run, samples)`.
         custom = getattr(bench, "generate", None)
@@ -310,6 +326,8 @@ async def evaluate_async(
         summary = run.summarise(results, names, len(samples))
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())
     finally:
+        if models is None:
+            await pool.aclose()
         if own_store:
             db.close()
     if out is not None:
@@ -373,13 +391,17 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
     suite_cls = suite_names()[suite]
     combined = SuiteSummary(suite=suite, model=model, members=list(suite_cls.members))
     options = kwargs.pop("benchmark_options", None) or {}
-    for member in suite_cls.members:
-        bench = get_benchmark(member, **options)
-        member_out = Path(out) / member if out is not None else None
-        member_judges = judges or list(suite_cls.default_judges) or None
-        summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, **kwargs)
-        combined.model = summary.model
-        combined.rows += suite_rows(summary, bench.headline)
+    models = ModelPool()
+    try:
+        for member in suite_cls.members:
+            member_out = Path(out) / member if out is not None else None
+            member_judges = judges or list(suite_cls.default_judges) or None
+            bench = build_benchmark(member, options, kwargs.get("judge_model"))
+            summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, models=models, **kwargs)
+            combined.model = summary.model
+            combined.rows += suite_rows(summary, bench.headline)
+    finally:
+        await models.aclose()
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "summary.json").write_text(combined.model_dump_json(indent=2), encoding="utf-8")

@@ -32,7 +32,7 @@ from thinksafe.benchmarks.r1_common import reads_refusal, refused, speaks
 from thinksafe.data import DataFile, DataResolver
 from thinksafe.judges.llm import load_rubric
 from thinksafe.metrics import grouped_rates, rate
-from thinksafe.models.base import Model, canonical_spec, load_model
+from thinksafe.models.base import Model, canonical_spec
 from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Message, Metric, Sample, SampleResult
 from thinksafe.store import generation_key, stable_hash
 
@@ -88,6 +88,7 @@ class Dialogue(BaseModel):
 
     sample: Sample
     sample_index: int = 0
+    victim_system: str = Field("", description="the victim's system prompt: its platform and profile")
     attacker: list[Turn] = Field(default_factory=list)
     victim: list[Turn] = Field(default_factory=list)
     done: bool = False
@@ -98,8 +99,8 @@ class Dialogue(BaseModel):
             messages += [Message(role="assistant", content=said.completion.answer), Message(role="user", content=heard.completion.answer)]
         return messages
 
-    def victim_messages(self, system: str) -> list[Message]:
-        messages = [Message(role="system", content=system)]
+    def victim_messages(self) -> list[Message]:
+        messages = [Message(role="system", content=self.victim_system)]
         for index, said in enumerate(self.attacker):
             messages.append(Message(role="user", content=said.completion.answer))
             if index < len(self.victim):
@@ -140,7 +141,7 @@ class Dialogue(BaseModel):
 
 
 class LazyModel:
-    """A model loaded on first use and closed at the end, with store-backed generation."""
+    """A model taken from the run's pool on first use, with store-backed generation."""
 
     def __init__(self, spec: str, evaluation: Evaluation):
         self.spec, self.evaluation = spec, evaluation
@@ -153,17 +154,13 @@ class LazyModel:
         pending = [r for r in requests if r.key not in stored or stored[r.key].error]
         if pending:
             if self._model is None:
-                self._model = load_model(self.spec, self.evaluation.model_options)
-                self.evaluation.notes += getattr(self._model, "notes", [])
+                self._model = self.evaluation.models.get(self.spec, self.evaluation.model_options)
+                self.evaluation.notes += self._model.notes
             async for index, completion in self._model.generate(pending):
                 store.put_generation(pending[index].key, self.canonical, completion)
                 stored[pending[index].key] = completion
             store.flush()
         return [stored.get(r.key, Completion(error="no result")) for r in requests]
-
-    async def aclose(self) -> None:
-        if self._model is not None:
-            await self._model.aclose()
 
 
 def _stops(completion: Completion) -> bool:
@@ -233,20 +230,20 @@ class CSEPhishing(Benchmark):
         attacker = LazyModel(evaluation.model_text, evaluation)
         victim = LazyModel(self.victim_spec(evaluation), evaluation)
         params = evaluation.params
-        dialogues = [Dialogue(sample=s, sample_index=k) for s in samples for k in range(params.n)]
-        try:
-            for _ in range(self.turns + 1):
-                await self._step(dialogues, lambda d: d.attacker_messages(), attacker, evaluation.model_spec, params, "attacker")
-                await self._step(dialogues, self._victim_messages, victim, victim.canonical, VICTIM_PARAMS, "victim")
-        finally:
-            await attacker.aclose()
-            await victim.aclose()
+        template = load_rubric("cse_phishing_victim")
+        dialogues = [
+            Dialogue(sample=s, sample_index=k, victim_system=template.format(
+                platform=s.metadata["platform"], profile=profile_text(s.metadata["target_profile"])))
+            for s in samples
+            for k in range(params.n)
+        ]
+        for _ in range(self.turns + 1):
+            await self._step(dialogues, lambda d: d.attacker_messages(), attacker, evaluation.model_spec, params, "attacker")
+            await self._step(dialogues, lambda d: d.victim_messages(), victim, victim.canonical, VICTIM_PARAMS, "victim")
+        if evaluation.judges_load_a_model():
+            for model in (attacker, victim):
+                await evaluation.models.release(model.spec, evaluation.model_options)
         return [d.result() for d in dialogues]
-
-    def _victim_messages(self, dialogue: Dialogue) -> list[Message]:
-        meta = dialogue.sample.metadata
-        system = load_rubric("cse_phishing_victim").format(platform=meta["platform"], profile=profile_text(meta["target_profile"]))
-        return dialogue.victim_messages(system)
 
     @staticmethod
     async def _step(

@@ -38,6 +38,7 @@ class Model(abc.ABC):
     def __init__(self, name: str, options: ModelOptions):
         self.name = name
         self.options = options
+        self.notes: list[str] = []  # what a run summary should say about this backend (e.g. a fallback template)
 
     @property
     def spec(self) -> str:
@@ -95,6 +96,37 @@ def load_model(spec: str, options: ModelOptions | None = None) -> Model:
             raise ValueError(f"unknown model backend {scheme!r} in {spec!r}; known: hf, openai, vllm")
         importlib.import_module(f"thinksafe.models.{module}")
     return _BACKENDS[scheme](name, options)
+
+
+IN_PROCESS_SCHEMES = frozenset({"hf", "vllm"})
+
+
+class ModelPool:
+    """Models loaded on first use and kept for the next run (a suite's members), closed together."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str], Model] = {}
+
+    @staticmethod
+    def _key(spec: str, options: ModelOptions) -> tuple[str, str]:
+        return spec, options.model_dump_json()
+
+    def get(self, spec: str, options: ModelOptions) -> Model:
+        key = self._key(spec, options)
+        if key not in self._models:
+            self._models[key] = load_model(spec, options)
+        return self._models[key]
+
+    async def release(self, spec: str, options: ModelOptions) -> None:
+        """Close one model now (to free GPU memory for a judge model), if it was loaded."""
+        model = self._models.pop(self._key(spec, options), None)
+        if model is not None:
+            await model.aclose()
+
+    async def aclose(self) -> None:
+        models, self._models = list(self._models.values()), {}
+        for model in models:
+            await model.aclose()
 
 
 def canonical_spec(spec: str, options: ModelOptions | None = None) -> str:
