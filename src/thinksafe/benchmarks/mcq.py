@@ -23,7 +23,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from thinksafe.benchmarks.base import Benchmark
-from thinksafe.metrics import bootstrap_mean, rate
+from thinksafe.metrics import bootstrap_mean, grouped_rates, rate
 from thinksafe.schema import Channel, Metric, SampleResult
 from thinksafe.store import stable_hash
 
@@ -305,21 +305,11 @@ def is_mcq_judge(judge: str) -> bool:
     return judge.split("=", 1)[0] == MCQ_JUDGE
 
 
-def accuracy(
-    results: list[SampleResult],
-    *,
-    judge: str,
-    channel: Channel,
-    name: str,
-    include: Callable[[SampleResult], bool] = lambda r: True,
-    group: str = "all",
-    description: str = "",
-) -> Metric:
-    """Share of keyed items whose extracted letter is the key; unextracted items are unscored."""
-    return rate(
-        results, judge=judge, channel=channel, name=name, group=group, description=description, higher_is_better=True,
-        include=lambda r: r.sample.target is not None and include(r),
-        hit_on=lambda r, j: j.label == r.sample.target,
+def keyed_accuracy(judge: str, channel: Channel) -> dict:
+    """`rate` arguments for the share of keyed items whose extracted letter is the key (unextracted: unscored)."""
+    return dict(
+        judge=judge, channel=channel, higher_is_better=True,
+        include=lambda r: r.sample.target is not None, hit_on=lambda r, j: j.label == r.sample.target,
     )
 
 
@@ -359,16 +349,13 @@ class MCQBenchmark(Benchmark):
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         if not is_mcq_judge(judge):
             return []
-        common = dict(judge=judge, channel=channel)
-        out = [accuracy(results, name="ACC-O", description="accuracy over all keyed items (ACC-O)", **common)]
+        keyed = keyed_accuracy(judge, channel)
+        out = [rate(results, name="ACC-O", description="accuracy over all keyed items (ACC-O)", **keyed)]
         if self.area_metric:
-            for area in sorted({r.sample.category[0] for r in results if r.sample.category}):
-                out.append(accuracy(results, name=self.area_metric, group=area, include=lambda r, a=area: r.sample.category[:1] == [a],
-                                    description="accuracy within one risk area", **common))
-        for category in sorted({r.sample.category[-1] for r in results if r.sample.category}):
-            out.append(accuracy(results, name="ACC-category", group=category,
-                                include=lambda r, c=category: r.sample.category[-1:] == [c],
-                                description="accuracy within one category", **common))
+            out += grouped_rates(results, lambda r: r.sample.category[0] if r.sample.category else None,
+                                 name=self.area_metric, description="accuracy within one risk area", **keyed)
+        out += grouped_rates(results, lambda r: r.sample.category[-1] if r.sample.category else None,
+                             name="ACC-category", description="accuracy within one category", **keyed)
         if channel == "reasoning":
             out.append(disagreement(results, judge))
         return out
