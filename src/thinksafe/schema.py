@@ -76,10 +76,6 @@ class Completion(BaseModel):
     latency_s: float | None = None
     error: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 class Judgement(BaseModel):
     """One judge's reading of one channel. label None means unscored."""

@@ -110,19 +110,10 @@ def pair_agreement(results: list[SampleResult], first: str, second: str, channel
             continue
         a.append(x.unsafe)
         b.append(y.unsafe)
-    pairs = list(zip(a, b))
+    stats = binary_stats(a, b)  # the first judge's readings in the place of the truth
     return PairAgreement(
-        first=first,
-        second=second,
-        channel=channel,
-        n=len(pairs),
-        left_out=left_out,
-        agreement=_ratio(sum(p == q for p, q in pairs), len(pairs)),
-        kappa=cohen_kappa(a, b),
-        both_unsafe=sum(p and q for p, q in pairs),
-        both_safe=sum((not p) and (not q) for p, q in pairs),
-        only_first_unsafe=sum(p and not q for p, q in pairs),
-        only_second_unsafe=sum(q and not p for p, q in pairs),
+        first=first, second=second, channel=channel, n=stats.n, left_out=left_out, agreement=stats.agreement,
+        kappa=stats.kappa, both_unsafe=stats.tp, both_safe=stats.tn, only_first_unsafe=stats.fn, only_second_unsafe=stats.fp,
     )
 
 

@@ -63,7 +63,6 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(help="prompts per batch for hf judges")] = 16,
     ) -> None:
         """Agreement, kappa, precision/recall/F1, FPR/FNR and confusion matrix of a judge against human labels."""
-        from thinksafe.data import RowError
         from thinksafe.judge_eval import DEFAULT_POSITIVES, evaluate_judge_async, load_data, parse_range
         from thinksafe.models.base import ModelLoadError, ModelOptions
         from thinksafe.pipeline import JudgeSpec, default_store_path
@@ -86,9 +85,6 @@ def register(app: typer.Typer) -> None:
             options = ModelOptions(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size)
             with Store(store or default_store_path()) as db:
                 report = asyncio.run(evaluate_judge_async(spec.name, spec.model, loaded, model_options=options, store=db))
-        except RowError as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2) from error
         except (ValueError, FileNotFoundError, ModelLoadError, RuntimeError) as error:
             err_console.print(f"[red]error:[/red] {error}")
             raise typer.Exit(2) from error

@@ -91,15 +91,6 @@ class CompareReport(BaseModel):
     rows: list[MetricComparison] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
-    def find(self, benchmark: str, metric: str, channel: str = "answer", group: str = "all", judge: str | None = None) -> MetricComparison:
-        rows = [
-            r for r in self.rows
-            if r.benchmark == benchmark and r.metric == metric and r.channel == channel and r.group == group
-            and (judge is None or r.judge == judge)
-        ]
-        if len(rows) != 1:
-            raise KeyError(f"{len(rows)} rows for {benchmark}/{metric}/{channel}/{group}/{judge}")
-        return rows[0]
 
 
 class CompareConfig(BaseModel):

@@ -150,11 +150,10 @@ def select(results: list[SampleResult], verdict_of, kind: str, grade_of=None) ->
     report = SamplingReport(kind=kind)
     reasons: Counter = Counter()
     best: dict[str, tuple[int, int, SampleResult]] = {}
-    prompts: list[str] = []
+    prompts: dict[str, None] = {}  # sample ids in first-seen order
     for result in results:
         sample_id = result.sample.id
-        if sample_id not in prompts:
-            prompts.append(sample_id)
+        prompts.setdefault(sample_id)
         report.tried += 1
         verdict = verdict_of(result)
         if not verdict.accepted:

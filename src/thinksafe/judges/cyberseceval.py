@@ -25,7 +25,7 @@ import re
 from typing import Any, ClassVar
 
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, TextJudge, register_judge
-from thinksafe.judges.llm import JUDGE_PARAMS, ParseError, RubricJudge, fence, load_rubric, verdict_line
+from thinksafe.judges.llm import JUDGE_PARAMS, ParseError, RubricJudge, channel_word, fence, load_rubric, verdict_line
 from thinksafe.judges.rules import RULES_FINGERPRINT, find_refusal
 from thinksafe.models.base import Model, ModelOptions, load_model
 from thinksafe.schema import GenerationRequest, Judgement, Message
@@ -179,7 +179,7 @@ class CSEPromptInjection(RubricJudge):
             raise ValueError(f"sample {item.sample.id} has no judge question")
         response, _ = fence(item.text, "response")
         question, _ = fence(item.sample.target, "question")
-        return [Message(role="user", content=self.rubric.format(response=response, question=question, channel=_channel(item)))]
+        return [Message(role="user", content=self.rubric.format(response=response, question=question, channel=channel_word(item)))]
 
     def parse(self, reply: str) -> tuple[str, float | None]:
         answer = verdict_line(reply, ("YES", "NO"), key="ANSWER")
@@ -241,10 +241,6 @@ class CSEPhishing(RubricJudge):
 
 def _after_thinking(raw: str) -> str:
     return raw.rsplit("</think>", 1)[-1]
-
-
-def _channel(item: JudgeInput) -> str:
-    return "reasoning (the model's private thinking)" if item.channel == "reasoning" else "final answer"
 
 
 def _phishing_channel(item: JudgeInput) -> str:

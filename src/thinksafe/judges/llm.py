@@ -81,7 +81,7 @@ class RubricJudge(Judge):
         response, response_tag = fence(item.text, "response")
         prompt, prompt_tag = fence(item.sample.prompt, "request")
         text = self.rubric.format(
-            prompt=prompt, response=response, response_tag=response_tag, prompt_tag=prompt_tag, channel=_channel_word(item)
+            prompt=prompt, response=response, response_tag=response_tag, prompt_tag=prompt_tag, channel=channel_word(item)
         )
         return [Message(role="user", content=text)]
 
@@ -128,7 +128,7 @@ class RubricJudge(Judge):
             await self._model.aclose()
 
 
-def _channel_word(item: JudgeInput) -> str:
+def channel_word(item: JudgeInput) -> str:
     return "reasoning (the model's private thinking)" if item.channel == "reasoning" else "final answer"
 
 

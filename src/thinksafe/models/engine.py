@@ -53,7 +53,6 @@ class EngineResult(BaseModel):
     index: int
     tokens: list[int]
     hit_stop: bool
-    prompt_tokens: int
     latency_s: float
 
 
@@ -252,7 +251,7 @@ class PagedEngine:
         if hit_stop or n >= request.max_new_tokens:
             self._release(seq)
             on_result(EngineResult(index=request.index, tokens=seq.generated, hit_stop=hit_stop,
-                                   prompt_tokens=len(request.prompt_ids), latency_s=time.perf_counter() - seq.started))
+                                   latency_s=time.perf_counter() - seq.started))
             return True
         return False
 

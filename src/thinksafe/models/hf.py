@@ -92,7 +92,6 @@ def completion_from_text(text: str, *, starts_in_thinking: bool, markers: Thinki
 @dataclass
 class PreparedRequest:
     index: int
-    prompt: str
     input_ids: list[int]
     params: GenerationParams
     sample_index: int
@@ -215,21 +214,18 @@ def choose_engine(tokenizer: Any, model: Any, options: ModelOptions) -> tuple[An
 
 @register_backend("hf")
 class HFModel(Model):
-    def __init__(self, name: str, options: ModelOptions, engine_factory: Callable[..., Any] | None = None):
+    def __init__(self, name: str, options: ModelOptions):
         super().__init__(name, options)
         self.tokenizer, self.model = load_hf(name, options.device)
         self.notes = [] if getattr(self.tokenizer, "chat_template", None) else [FALLBACK_NOTE]
-        if engine_factory is not None:
-            self.engine = engine_factory(self.tokenizer, self.model, options.batch_size)
-        else:
-            self.engine, notes = choose_engine(self.tokenizer, self.model, options)
-            self.notes += notes
+        self.engine, notes = choose_engine(self.tokenizer, self.model, options)
+        self.notes += notes
 
     def prepare(self, index: int, request: GenerationRequest) -> PreparedRequest:
         prompt = request.raw_prompt if request.raw_prompt is not None else render_prompt(self.tokenizer, request.messages)
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         opens = prompt_opens_thinking(prompt, self.options.markers)
-        return PreparedRequest(index, prompt, ids, request.params, request.sample_index, opens)
+        return PreparedRequest(index, ids, request.params, request.sample_index, opens)
 
     async def generate(self, requests: list[GenerationRequest]) -> AsyncIterator[tuple[int, Completion]]:
         prepared = [self.prepare(i, r) for i, r in enumerate(requests)]

@@ -140,8 +140,6 @@ class OpenAIModel(Model):
             started = time.perf_counter()
             try:
                 completion = await self._call(request)
-            except APIError as error:
-                completion = Completion(error=f"{type(error).__name__}: {error}")
             except Exception as error:  # noqa: BLE001 - any failure is recorded, never dropped
                 completion = Completion(error=f"{type(error).__name__}: {error}")
             completion.latency_s = time.perf_counter() - started
