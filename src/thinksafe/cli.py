@@ -106,17 +106,14 @@ def print_summary(summary: RunSummary) -> None:
     table = Table(title=f"{summary.benchmark} - {summary.model}")
     for column in ("judge", "metric", "better", "answer", "thinking", "n (ans/think)", "unscored (ans/think)"):
         table.add_column(column)
-    rows: dict[tuple[str, str], dict] = {}
-    for metric in summary.metrics:
-        if metric.group == "all":
-            rows.setdefault((metric.judge, metric.name), {})[metric.channel] = metric
-    for (judge, name), by_channel in rows.items():
-        answer, thinking = by_channel.get("answer"), by_channel.get("reasoning")
-        direction = "higher" if (answer or thinking).higher_is_better else "lower"
-        cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in (answer, thinking)]
-        counts = "/".join(str(m.n) if m else "-" for m in (answer, thinking))
-        unscored = "/".join(str(m.unscored) if m else "-" for m in (answer, thinking))
-        table.add_row(judge, name, direction, *cells, counts, unscored)
+    from thinksafe.pipeline import suite_rows
+
+    for row in suite_rows(summary, None):
+        pair = (row.answer, row.reasoning)
+        cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in pair]
+        counts = "/".join(str(m.n) if m else "-" for m in pair)
+        unscored = "/".join(str(m.unscored) if m else "-" for m in pair)
+        table.add_row(row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells, counts, unscored)
     console.print(table)
     console.print(
         f"items {summary.n_samples}, generations {summary.n}, errors {summary.errors}, "
