@@ -15,7 +15,7 @@ from thinksafe.benchmarks.base import Benchmark, get_benchmark
 from thinksafe.cli import app
 from thinksafe.data import DataResolver, RowError
 from thinksafe.enhance.compare import HeldOut, compare_benchmark, verdict_of
-from thinksafe.enhance.guidance import grade_text
+from thinksafe.judges.guidance import grade_text
 from thinksafe.enhance.pools import chisafetybench_items, load_pool, stratified_half
 from thinksafe.enhance.sft_format import IGNORE, encode_record
 from thinksafe.enhance.split import fingerprint, normalise_text, remove_overlaps, seeded_split

@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import thinksafe.enhance.guidance  # noqa: F401 - registers the guidance-rules / guidance-llm judges
 from thinksafe.commands import run_command
 
 console = Console()

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from thinksafe.benchmarks.base import REFUSAL_LABELS, Benchmark
 from thinksafe.data import DataResolver
-from thinksafe.enhance.guidance import PREFERENCE
+from thinksafe.judges.guidance import PREFERENCE
 from thinksafe.enhance.pools import PoolItem
 from thinksafe.schema import CHANNELS, Channel, Message, Metric, Sample, SampleResult
 
