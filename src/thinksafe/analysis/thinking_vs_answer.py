@@ -16,6 +16,7 @@ whose answer was still unsafe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from thinksafe.reflection import find_reflection
@@ -38,13 +39,19 @@ def reflected(result: SampleResult, llm_judge: str | None) -> bool:
     return find_reflection(result.completion.reasoning) is not None
 
 
-def table(results: list[SampleResult], judge: str, llm_judge: str | None) -> dict[str, Any] | None:
-    """The 2x2 for one judge, or None when no generation has both readings."""
+def table(results: list[SampleResult], judge: str, llm_judge: str | None,
+          reflected_at: Callable[[int], bool] | None = None) -> dict[str, Any] | None:
+    """The 2x2 for one judge, or None when no generation has both readings.
+
+    `reflected_at(i)`: whether results[i]'s thinking reflected (`analyse` shares one cache of it
+    between judges: the rules scan the whole thinking).
+    """
+    reflected_at = reflected_at or (lambda i: reflected(results[i], llm_judge))
     counts = dict.fromkeys(CELLS, 0)
     left_out = {"no_thinking": 0, "unscored": 0, "no_unsafe_side": 0}
     samples = []
     n_reflected = reflected_complied = 0
-    for result in results:
+    for index, result in enumerate(results):
         answer, thinking = result.judgement(judge, "answer"), result.judgement(judge, "reasoning")
         if thinking is None:
             left_out["no_thinking"] += 1
@@ -57,7 +64,7 @@ def table(results: list[SampleResult], judge: str, llm_judge: str | None) -> dic
             continue
         cell = f"thinking_{'unsafe' if thinking.unsafe else 'safe'}/answer_{'unsafe' if answer.unsafe else 'safe'}"
         counts[cell] += 1
-        flag = reflected(result, llm_judge)
+        flag = reflected_at(index)
         n_reflected += flag
         reflected_complied += flag and answer.unsafe
         samples.append(
@@ -82,11 +89,18 @@ def table(results: list[SampleResult], judge: str, llm_judge: str | None) -> dic
 
 def analyse(results: list[SampleResult], judges: list[str]) -> dict[str, Any] | None:
     llm_judge = _reflection_judge(judges)
+    known: dict[int, bool] = {}
+
+    def reflected_at(index: int) -> bool:
+        if index not in known:
+            known[index] = reflected(results[index], llm_judge)
+        return known[index]
+
     out = {}
     for judge in judges:
         if judge == llm_judge:
             continue
-        found = table(results, judge, llm_judge)
+        found = table(results, judge, llm_judge, reflected_at)
         if found is not None:
             out[judge] = found
     return out or None

@@ -26,12 +26,13 @@ as the classifier's turn. Nothing else in the text changes.
 from __future__ import annotations
 
 import abc
+import functools
 import re
 from typing import Any, ClassVar
 
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, register_judge
 from thinksafe.judges.llm import ParseError
-from thinksafe.judges.windowed import EstimateCounter, TokenizerCounter, WindowPlan, judge_in_windows, split_judge_options
+from thinksafe.judges.windowed import WindowPlan, judge_in_windows, pop_window_options, split_judge_options, text_counter
 from thinksafe.models.base import Model, ModelOptions, load_model, parse_spec
 from thinksafe.schema import GenerationParams, GenerationRequest, Judgement, Message
 from thinksafe.store import stable_hash
@@ -56,16 +57,12 @@ class ClassifierJudge(Judge):
     control_strings: ClassVar[tuple[str, ...]] = ()
     max_new_tokens: ClassVar[int] = 32
     default_max_input_tokens: ClassVar[int | None] = None
-    window_overlap: ClassVar[int] = 256
     bos_for_hf: ClassVar[str] = ""  # prepended in-process when the official pipeline adds BOS itself
 
     def __init__(self, context: JudgeContext):
         self.model_spec, options = split_judge_options(context.judge_model)
         self.model_options: ModelOptions = context.model_options or ModelOptions()
-        self.max_input_tokens = int(options.pop("max_input_tokens", 0)) or self.default_max_input_tokens
-        self.overlap = int(options.pop("window_overlap", self.window_overlap))
-        if options:
-            raise ValueError(f"unknown options for judge {self.name!r}: {sorted(options)}")
+        self.max_input_tokens, self.overlap = pop_window_options(options, self.name, self.default_max_input_tokens)
         self.scheme = parse_spec(self.model_spec)[0] if self.model_spec else ""
         self._model: Model | None = None
 
@@ -104,8 +101,7 @@ class ClassifierJudge(Judge):
     def _plan(self) -> WindowPlan | None:
         if not self.max_input_tokens:
             return None
-        tokenizer = getattr(self.model, "tokenizer", None)
-        counter = TokenizerCounter(tokenizer) if tokenizer is not None else EstimateCounter()
+        counter = text_counter(self.model)
         return WindowPlan(
             self.max_input_tokens,
             self.overlap,
@@ -187,15 +183,22 @@ LLAMA_GUARD_3_CATEGORIES = {
 }
 
 
-def _render_jinja(template: str, messages: list[dict[str, str]]) -> str:
+def _raise_exception(message: str) -> None:
+    raise ValueError(message)
+
+
+@functools.cache
+def _compiled(template: str) -> Any:
+    """A chat template compiled once (it is rendered for every judged text, twice when windowing)."""
     import jinja2
 
-    def raise_exception(message: str) -> None:
-        raise ValueError(message)
-
     env = jinja2.Environment()
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=messages)
+    env.globals["raise_exception"] = _raise_exception
+    return env.from_string(template)
+
+
+def _render_jinja(template: str, messages: list[dict[str, str]]) -> str:
+    return _compiled(template).render(messages=messages)
 
 
 @register_judge("llama-guard-3", factory=lambda ctx: LlamaGuard3(ctx))

@@ -21,7 +21,7 @@ import asyncio
 from typing import Any, ClassVar
 
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, register_judge
-from thinksafe.judges.windowed import TokenizerCounter, WindowPlan, judge_in_windows, split_judge_options
+from thinksafe.judges.windowed import TokenizerCounter, WindowPlan, judge_in_windows, pop_window_options, split_judge_options
 from thinksafe.models.base import ModelLoadError, parse_spec
 from thinksafe.schema import Judgement
 
@@ -73,10 +73,7 @@ class RewardModelJudge(Judge):
         self.model_spec = spec
         self.attribute = options.pop("attribute", None)
         self.trust_remote_code = options.pop("trust_remote_code", "0").lower() in {"1", "true", "yes"}
-        self.max_input_tokens = int(options.pop("max_input_tokens", 0)) or None
-        self.overlap = int(options.pop("window_overlap", 256))
-        if options:
-            raise ValueError(f"unknown options for judge 'reward-model': {sorted(options)}")
+        self.max_input_tokens, self.overlap = pop_window_options(options, "reward-model")
         self.device = getattr(context.model_options, "device", None)
         self._loaded: tuple[Any, Any] | None = None
         self.notes: list[str] = []

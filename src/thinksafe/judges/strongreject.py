@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from thinksafe.judges.base import JudgeContext, JudgeInput, register_judge
 from thinksafe.judges.llm import ParseError, RubricJudge
-from thinksafe.judges.windowed import EstimateCounter, TokenizerCounter, WindowPlan, judge_in_windows, split_judge_options
+from thinksafe.judges.windowed import WindowPlan, judge_in_windows, pop_window_options, split_judge_options, text_counter
 from thinksafe.schema import Judgement
 
 UNSAFE_THRESHOLD = 0.5
@@ -64,10 +64,7 @@ class StrongRejectJudge(RubricJudge):
 
     def __init__(self, context: JudgeContext):
         spec, options = split_judge_options(context.judge_model)
-        self.max_input_tokens = int(options.pop("max_input_tokens", 0)) or None
-        self.overlap = int(options.pop("window_overlap", 256))
-        if options:
-            raise ValueError(f"unknown options for judge 'strongreject': {sorted(options)}")
+        self.max_input_tokens, self.overlap = pop_window_options(options, "strongreject")
         super().__init__(context.model_copy(update={"judge_model": spec}))
         self._parsed: list[dict[str, int]] = []  # answers of each successful parse, in order
 
@@ -105,8 +102,7 @@ class StrongRejectJudge(RubricJudge):
     def _plan(self) -> WindowPlan | None:
         if not self.max_input_tokens:
             return None
-        tokenizer = getattr(self.model, "tokenizer", None)
-        counter = TokenizerCounter(tokenizer) if tokenizer is not None else EstimateCounter()
+        counter = text_counter(self.model)
 
         def overhead(item: JudgeInput) -> int:
             (message,) = self.build_messages(item.model_copy(update={"text": ""}))

@@ -201,6 +201,21 @@ def _merge_lists(values: list[Any]) -> list[Any] | None:
     return merged
 
 
+def pop_window_options(options: dict[str, str], judge: str, default_max: int | None = None) -> tuple[int | None, int]:
+    """(max_input_tokens, window_overlap) from a judge's `#key=value` options; any option left is an error."""
+    max_input_tokens = int(options.pop("max_input_tokens", 0)) or default_max
+    overlap = int(options.pop("window_overlap", 256))
+    if options:
+        raise ValueError(f"unknown options for judge {judge!r}: {sorted(options)}")
+    return max_input_tokens, overlap
+
+
+def text_counter(model: Any) -> TokenizerCounter | EstimateCounter:
+    """The judge model's own tokenizer when it has one (in-process), else an estimate."""
+    tokenizer = getattr(model, "tokenizer", None)
+    return TokenizerCounter(tokenizer) if tokenizer is not None else EstimateCounter()
+
+
 def split_judge_options(spec: str | None) -> tuple[str, dict[str, str]]:
     """'hf:path#max_input_tokens=2048,window_overlap=128' -> ('hf:path', {...})."""
     if not spec:
