@@ -52,6 +52,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def fetch_bytes(url: str, headers: dict[str, str] | None = None, timeout: float = 60) -> bytes:
+    """The body at `url` (redirects followed); DataError saying why when the request fails."""
+    import httpx
+
+    try:
+        response = httpx.get(url, headers=headers or {}, follow_redirects=True, timeout=timeout)
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        raise DataError(str(error)) from error
+    return response.content
+
+
+def write_atomic(target: Path, content: bytes) -> None:
+    """Write through a .part file, so a kill never leaves a truncated file under the real name."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    partial.write_bytes(content)
+    partial.replace(target)
+
+
 class DataResolver:
     """Finds a benchmark file: the mirror first, then the cache, then the network."""
 
@@ -83,21 +103,14 @@ class DataResolver:
             )
 
     def _download(self, file: DataFile, target: Path) -> Path:
-        import httpx
-
         try:
-            response = httpx.get(file.url, follow_redirects=True, timeout=60)
-            response.raise_for_status()
-        except httpx.HTTPError as error:
+            content = fetch_bytes(file.url)
+        except DataError as error:
             raise DataError(self._missing_message(file, f"download failed: {error}")) from error
-        content = response.content
         digest = hashlib.sha256(content).hexdigest()
         if file.sha256 and digest != file.sha256:
             raise DataError(f"{file.url} returned content with sha256 {digest}, expected {file.sha256}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".part")
-        partial.write_bytes(content)
-        partial.replace(target)
+        write_atomic(target, content)
         return target
 
     def _missing_message(self, file: DataFile, why: str) -> str:

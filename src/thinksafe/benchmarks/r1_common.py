@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from thinksafe.benchmarks.base import REFUSAL_LABELS
-from thinksafe.data import DataError, sha256_of
+from thinksafe.data import DataError, fetch_bytes, sha256_of, write_atomic
 from thinksafe.metrics import N_BOOTSTRAP
 from thinksafe.schema import Channel, Judgement, Metric, SampleResult
 
@@ -102,19 +102,13 @@ def _lock(folder: Path) -> dict[str, str]:
 
 def fetch_recorded(url: str, target: Path, token_env: tuple[str, ...] = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")) -> str:
     """Download `url` to `target` (atomically) and record its sha256 in SHA256SUMS.json beside it."""
-    import httpx
-
     token = next((os.environ[name] for name in token_env if os.environ.get(name)), None)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url, headers=headers, follow_redirects=True, timeout=120)
-        response.raise_for_status()
-    except httpx.HTTPError as error:
+        content = fetch_bytes(url, headers, timeout=120)
+    except DataError as error:
         raise DataError(f"cannot fetch {url}: {error}") from error
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    partial.write_bytes(response.content)
-    partial.replace(target)
+    write_atomic(target, content)
     digest = sha256_of(target)
     lock = _lock(target.parent)
     lock[target.name] = digest
