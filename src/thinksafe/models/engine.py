@@ -258,18 +258,19 @@ class PagedEngine:
     def _sample(self, logits: torch.Tensor, seqs: list[_Sequence]) -> torch.Tensor:
         """Greedy rows take the argmax; others sample with temperature and nucleus (top-p) filtering."""
         temps = [s.request.temperature for s in seqs]
-        greedy = logits.argmax(dim=-1)
         if not any(t > 0 for t in temps):
-            return greedy.cpu()
+            return logits.argmax(dim=-1).cpu()
         device = logits.device
         t = torch.tensor(temps, device=device, dtype=torch.float32)
-        top_p = torch.tensor([s.request.top_p for s in seqs], device=device, dtype=torch.float32)
+        top_ps = [s.request.top_p for s in seqs]
         probs = torch.softmax(logits.float() / t.clamp(min=1e-5)[:, None], dim=-1)
-        if bool((top_p < 1).any()):
-            sampled = self._nucleus(probs, top_p)
+        if any(p < 1 for p in top_ps):  # decided on the host: reading the GPU here would stall the step
+            sampled = self._nucleus(probs, torch.tensor(top_ps, device=device, dtype=torch.float32))
         else:
             sampled = (probs / torch.empty_like(probs).exponential_(generator=self.generator)).argmax(dim=-1)
-        return torch.where(t > 0, sampled, greedy).cpu()
+        if all(temp > 0 for temp in temps):
+            return sampled.cpu()
+        return torch.where(t > 0, sampled, logits.argmax(dim=-1)).cpu()
 
     def _nucleus(self, probs: torch.Tensor, top_p: torch.Tensor, candidates: int = 1024) -> torch.Tensor:
         """Sample within the smallest set of most likely tokens whose mass reaches top_p.
