@@ -28,7 +28,7 @@ from thinksafe.data import DataResolver
 from thinksafe.enhance.data import DEFAULT_EVAL_BENCHMARKS
 from thinksafe.enhance.split import SplitRecord, fingerprint
 from thinksafe.metrics import paired_bootstrap_diff
-from thinksafe.models.base import ModelOptions, parse_spec
+from thinksafe.models.base import ModelOptions, ModelPool, parse_spec
 from thinksafe.schema import GenerationParams, Metric, Sample, SampleResult
 
 Verdict = Literal["better", "worse", "no significant change", "n/a"]
@@ -45,12 +45,15 @@ class HeldOut(Benchmark):
         self.headline = inner.headline
         self.train_fingerprints = train_fingerprints
         self.excluded = 0
+        self._kept: list[Sample] | None = None
 
     def load(self, data: DataResolver) -> list[Sample]:
-        samples = self.inner.load(data)
-        kept = [s for s in samples if fingerprint(s.prompt) not in self.train_fingerprints]
-        self.excluded = len(samples) - len(kept)
-        return kept
+        """The held-out items, read and checked once (both models are evaluated on them)."""
+        if self._kept is None:
+            samples = self.inner.load(data)
+            self._kept = [s for s in samples if fingerprint(s.prompt) not in self.train_fingerprints]
+            self.excluded = len(samples) - len(self._kept)
+        return self._kept
 
     def metrics(self, results, judge, channel):
         return self.inner.metrics(results, judge, channel)
@@ -147,12 +150,12 @@ def compare_benchmark(
     (metrics_b, results_b), (metrics_a, results_a) = before, after
     rows = []
     after_by_key = {(m.judge, m.name, m.channel, m.group): m for m in metrics_a}
-    cache: dict[tuple[str, str, str], tuple[dict, dict]] = {}
+    cache: dict[tuple[str, str], tuple[dict, dict]] = {}
     for mb in metrics_b:
         ma = after_by_key.get((mb.judge, mb.name, mb.channel, mb.group))
         if ma is None:
             continue
-        key = (mb.judge, mb.channel, "")
+        key = (mb.judge, mb.channel)
         if key not in cache:
             cache[key] = (item_values(bench, results_b, mb.judge, mb.channel), item_values(bench, results_a, mb.judge, mb.channel))
         values_b = cache[key][0].get((mb.name, mb.group), {})
@@ -220,6 +223,7 @@ async def run_compare(config: CompareConfig, console: Console | None = None) -> 
     else:
         notes.append("no --split given: evaluation items are not checked against the training prompts")
     report = CompareReport(before=config.before, after=config.after, benchmarks=[], notes=notes)
+    chosen: list[tuple[str, HeldOut, list[str] | None]] = []
     for name in names:
         bench = HeldOut(get_benchmark(name), fps)
         judges = None
@@ -233,18 +237,25 @@ async def run_compare(config: CompareConfig, console: Console | None = None) -> 
             notes.append(f"skipped {message}")
             continue
         report.benchmarks.append(name)
-        runs = {}
-        for side, spec in (("before", config.before), ("after", config.after)):
-            store = config.store or (config.out / "stores" / f"{weights_fingerprint(spec)}.sqlite")
-            store.parent.mkdir(parents=True, exist_ok=True)
-            summary, results = await evaluate_async(
-                spec, bench, judges=judges, judge_model=config.judge_model, limit=config.limit, data_dir=config.data_dir,
-                out=config.out / side / name, params=config.params, model_options=config.model_options, store=store,
-                seed=config.seed, progress=config.progress, console=console,
-            )
-            runs[side] = (summary.metrics, results)
+        chosen.append((name, bench, judges))
+    runs: dict[str, dict[str, tuple[list[Metric], list[SampleResult]]]] = {name: {} for name, _, _ in chosen}
+    for side, spec in (("before", config.before), ("after", config.after)):
+        store = config.store or (config.out / "stores" / f"{weights_fingerprint(spec)}.sqlite")
+        store.parent.mkdir(parents=True, exist_ok=True)
+        models = ModelPool()  # each model is loaded once for all benchmarks, and one model at a time
+        try:
+            for name, bench, judges in chosen:
+                summary, results = await evaluate_async(
+                    spec, bench, judges=judges, judge_model=config.judge_model, limit=config.limit, data_dir=config.data_dir,
+                    out=config.out / side / name, params=config.params, model_options=config.model_options, store=store,
+                    seed=config.seed, progress=config.progress, console=console, models=models,
+                )
+                runs[name][side] = (summary.metrics, results)
+        finally:
+            await models.aclose()
+    for name, bench, _ in chosen:
         report.excluded_by_split[name] = bench.excluded
-        report.rows += compare_benchmark(bench, runs["before"], runs["after"])
+        report.rows += compare_benchmark(bench, runs[name]["before"], runs[name]["after"])
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "compare.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     return report
