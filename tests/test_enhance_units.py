@@ -161,6 +161,19 @@ def test_heldout_leaves_training_prompts_out():
     assert "2 items left out" in wrapped.notes()[0]
 
 
+def test_compare_tells_each_benchmark_of_the_judge_model(tmp_path):
+    """With --judge-model, CHiSafetyBench QA is judged by its LLM judge, not by the offline approximation."""
+    from thinksafe.enhance.compare import CompareConfig, compared_benchmarks
+
+    def chosen(judge_model):
+        config = CompareConfig(before="hf:a", after="hf:b", out=tmp_path, benchmarks=["chisafetybench-qa"], judge_model=judge_model)
+        ((_, bench, _),) = compared_benchmarks(config, ["chisafetybench-qa"], set(), [])
+        return bench.default_judges, bench.headline
+
+    assert chosen("openai:j@http://127.0.0.1:9/v1") == (("chisafety-refusal",), "RR-1")
+    assert chosen(None) == (("chisafety-refusal-rules",), "RR-1-approx")
+
+
 def teacher(body):
     """Refuses with guidance on harmful-looking prompts (by pool), helps on benign ones."""
     prompt = last_user_text(body)

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from rich.console import Console
 
-from thinksafe.benchmarks.base import Benchmark, benchmark_names, get_benchmark
+from thinksafe.benchmarks.base import Benchmark, benchmark_names
 from thinksafe.data import DataResolver
 from thinksafe.enhance.data import DEFAULT_EVAL_BENCHMARKS
 from thinksafe.enhance.split import SplitRecord, fingerprint
@@ -212,6 +212,32 @@ def _needs_model(judge: str) -> bool:
     return bool(cls and cls.needs_model)
 
 
+def compared_benchmarks(
+    config: CompareConfig, names: list[str], fps: set[str], notes: list[str]
+) -> list[tuple[str, HeldOut, list[str] | None]]:
+    """(name, held-out benchmark, judges or None for its defaults) for each benchmark that can run.
+
+    Each benchmark hears of the judge model, as in `thinksafe eval` (some pick their judge by it).
+    """
+    from thinksafe.pipeline import build_benchmark
+
+    chosen = []
+    for name in names:
+        bench = HeldOut(build_benchmark(name, None, config.judge_model), fps)
+        judges = None
+        if config.safety_judges and "math-answer" not in bench.default_judges:
+            judges = config.safety_judges
+        missing = [] if (judges or config.judge_model) else [j for j in bench.default_judges if _needs_model(j)]
+        if missing:
+            message = f"{name}: its default judges {missing} need --judge-model (or pass --judge)"
+            if config.benchmarks:
+                raise ValueError(message)
+            notes.append(f"skipped {message}")
+            continue
+        chosen.append((name, bench, judges))
+    return chosen
+
+
 async def run_compare(config: CompareConfig, console: Console | None = None) -> CompareReport:
     from thinksafe.pipeline import evaluate_async
 
@@ -223,21 +249,8 @@ async def run_compare(config: CompareConfig, console: Console | None = None) -> 
     else:
         notes.append("no --split given: evaluation items are not checked against the training prompts")
     report = CompareReport(before=config.before, after=config.after, benchmarks=[], notes=notes)
-    chosen: list[tuple[str, HeldOut, list[str] | None]] = []
-    for name in names:
-        bench = HeldOut(get_benchmark(name), fps)
-        judges = None
-        if config.safety_judges and "math-answer" not in bench.default_judges:
-            judges = config.safety_judges
-        missing = [] if (judges or config.judge_model) else [j for j in bench.default_judges if _needs_model(j)]
-        if missing:
-            message = f"{name}: its default judges {missing} need --judge-model (or pass --judge)"
-            if config.benchmarks:
-                raise ValueError(message)
-            notes.append(f"skipped {message}")
-            continue
-        report.benchmarks.append(name)
-        chosen.append((name, bench, judges))
+    chosen = compared_benchmarks(config, names, fps, notes)
+    report.benchmarks = [name for name, _, _ in chosen]
     runs: dict[str, dict[str, tuple[list[Metric], list[SampleResult]]]] = {name: {} for name, _, _ in chosen}
     for side, spec in (("before", config.before), ("after", config.after)):
         store = config.store or (config.out / "stores" / f"{weights_fingerprint(spec)}.sqlite")
