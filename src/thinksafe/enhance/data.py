@@ -156,7 +156,7 @@ class DataBuilder:
         self.report = DataReport()
         self.exclusions: list[Exclusion] = []
         self.heldout: dict[str, list[PoolItem]] = {}
-        self.reserved: list[str] = []
+        self.reserved: set[str] = set()  # fingerprints of split pools' training halves
 
     def read_pools(self) -> dict[Kind, list[PoolItem]]:
         by_kind: dict[Kind, list[PoolItem]] = {"harmful": [], "benign": [], "math": []}
@@ -168,7 +168,7 @@ class DataBuilder:
                 self.report.notes += result.notes
                 if result.heldout:
                     self.heldout[name] = result.heldout
-                    self.reserved += [i.prompt for i in result.items]  # the training half, used or not
+                    self.reserved |= {i.fingerprint for i in result.items}  # the training half, used or not
                 by_kind[kind] += result.items
         if self.config.math and not self.config.model:
             self.report.notes.append("no --model given: no self-distilled math data")
@@ -204,8 +204,8 @@ class DataBuilder:
         for pool, heldout in self.heldout.items():
             source = {i.pool for i in heldout}
             train = [i for kind in by_kind.values() for i in kind if i.pool in source]
-            train_fps = {fingerprint(i.prompt) for i in train}
-            everything = train_fps | {fingerprint(i.prompt) for i in heldout}
+            train_fps = {i.fingerprint for i in train}
+            everything = train_fps | {i.fingerprint for i in heldout}
             for name, fps in per_benchmark.items():
                 if fps and len(everything & set(fps)) >= 0.9 * len(fps):
                     for fp in train_fps:
@@ -215,7 +215,7 @@ class DataBuilder:
                         "check; run `enhance compare --split OUT/split.json` to evaluate the held-out half only"
                     )
             for item in heldout:
-                evaluation.setdefault(fingerprint(item.prompt), f"{pool} held-out:{item.id}")
+                evaluation.setdefault(item.fingerprint, f"{pool} held-out:{item.id}")
         for fps in per_benchmark.values():
             for fp, ref in fps.items():
                 evaluation.setdefault(fp, ref)
@@ -308,15 +308,15 @@ class DataBuilder:
         with (out / "excluded.jsonl").open("w", encoding="utf-8") as handle:
             for exclusion in self.exclusions:
                 handle.write(exclusion.model_dump_json() + "\n")
-        prompts = [r["messages"][-2]["content"] for r in records]
+        prompt_fps = [fingerprint(r["messages"][-2]["content"]) for r in records]
         heldout_ids = {pool: [i.id for i in items] for pool, items in self.heldout.items()}
         # a split pool's whole training half is kept out of evaluation, so its evaluation set is exactly the other half
-        train_fps = sorted({fingerprint(p) for p in prompts + self.reserved})
+        train_fps = sorted(set(prompt_fps) | self.reserved)
         SplitRecord(seed=config.seed, train_fingerprints=train_fps, heldout_ids=heldout_ids).save(out / "split.json")
         self.report.records = dict(sorted(Counter(r["kind"] for r in records).items()))
         self.report.languages = dict(sorted(Counter(r["lang"] for r in records).items()))
         self.report.train, self.report.eval = len(train), len(held)
-        self.report.overlap_after_split = check_disjoint(prompts, self.evaluation)
+        self.report.overlap_after_split = check_disjoint(prompt_fps, self.evaluation)
         (out / "report.json").write_text(self.report.model_dump_json(indent=2), encoding="utf-8")
         return self.report
 

@@ -10,6 +10,7 @@ evaluate on the same files.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable
@@ -68,6 +69,13 @@ class PoolItem(BaseModel):
     @property
     def prompt(self) -> str:
         return next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The normalised prompt's sha256 (split.fingerprint), computed once per item."""
+        from thinksafe.enhance.split import fingerprint
+
+        return fingerprint(self.prompt)
 
 
 class PoolResult(BaseModel):

@@ -58,7 +58,7 @@ def remove_duplicates(items: list[PoolItem]) -> tuple[list[PoolItem], list[Exclu
     seen: dict[str, str] = {}
     kept, excluded = [], []
     for item in items:
-        key = fingerprint(item.prompt)
+        key = item.fingerprint
         if key in seen:
             excluded.append(Exclusion(id=item.id, pool=item.pool, kind=item.kind, reason="duplicate prompt", matches=seen[key]))
             continue
@@ -71,7 +71,7 @@ def remove_overlaps(items: list[PoolItem], evaluation: dict[str, str]) -> tuple[
     """Drop items whose normalised prompt equals an evaluation item's (`evaluation`: fingerprint -> item id)."""
     kept, excluded = [], []
     for item in items:
-        hit = evaluation.get(fingerprint(item.prompt))
+        hit = evaluation.get(item.fingerprint)
         if hit is not None:
             excluded.append(Exclusion(id=item.id, pool=item.pool, kind=item.kind, reason="overlaps an evaluation item", matches=hit))
         else:
@@ -79,9 +79,9 @@ def remove_overlaps(items: list[PoolItem], evaluation: dict[str, str]) -> tuple[
     return kept, excluded
 
 
-def check_disjoint(train_prompts: list[str], evaluation: dict[str, str]) -> list[str]:
+def check_disjoint(train_fingerprints: list[str], evaluation: dict[str, str]) -> list[str]:
     """Evaluation ids that a training prompt still collides with (empty when the split is clean)."""
-    return sorted({evaluation[f] for f in map(fingerprint, train_prompts) if f in evaluation})
+    return sorted({evaluation[f] for f in train_fingerprints if f in evaluation})
 
 
 def seeded_split(records: list[dict], fraction: float, seed: int, key: str = "kind") -> tuple[list[dict], list[dict]]:
