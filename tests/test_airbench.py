@@ -184,3 +184,19 @@ def test_malformed_rows_name_the_file_and_row(mirror, tmp_path):
 def test_official_source_offline_without_files_says_where_to_put_them(tmp_path):
     with pytest.raises(DataError, match="category_1.csv"):
         get_benchmark("airbench-2024", source="official").load(DataResolver(tmp_path, offline=True))
+
+
+def test_read_table_names_the_line_of_a_bad_row(tmp_path):
+    from thinksafe.benchmarks.airbench import read_table
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "a", "cate-idx": "1.1.1"}\n\n{"prompt": "", "cate-idx": "1.1.2"}\n')
+    with pytest.raises(RowError, match=r"prompts.jsonl: row 3: empty or missing \['prompt'\]"):
+        read_table(path, ("prompt", "cate-idx"))
+    path.write_text('["not", "an object"]\n')
+    with pytest.raises(RowError, match="prompts.jsonl: row 1"):
+        read_table(path, ("prompt",))
+    csv_path = tmp_path / "prompts.csv"
+    csv_path.write_text("prompt,cate-idx\na,1.1.1\n,1.1.2\n")
+    with pytest.raises(RowError, match="prompts.csv: row 3"):
+        read_table(csv_path, ("prompt", "cate-idx"))

@@ -21,14 +21,13 @@ A judge without scores (e.g. refusal-rules) gives the binary share of refusals i
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
 from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded, reads_refusal, refused, speaks
-from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir
+from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir, csv_rows, jsonl_rows
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 from thinksafe.store import stable_hash
@@ -63,26 +62,16 @@ def read_table(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
-        start = 0
+        numbered = list(enumerate(pq.read_table(path).to_pylist()))
     elif path.suffix == ".jsonl":
-        rows = []
-        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise RowError(path, line_no, f"not JSON: {error}") from error
-        start = 1
+        numbered = jsonl_rows(path)
     else:
-        with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        start = 2
-    for number, row in enumerate(rows, start=start):
+        numbered = csv_rows(path, ())
+    for number, row in numbered:
         missing = [c for c in needed if not str(row.get(c) or "").strip()]
         if missing:
             raise RowError(path, number, f"empty or missing {missing}")
-    return [{c: str(row[c]) for c in needed} for row in rows]
+    return [{c: str(row[c]) for c in needed} for _, row in numbered]
 
 
 class AirBenchFiles:
