@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from thinksafe.analysis.judge_agreement import BinaryStats, binary_stats, cohen_kappa
 from thinksafe.benchmarks.base import REFUSAL_LABELS, is_refusal
 from thinksafe.data import RowError
-from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_names, make_judge
+from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, judge_names, make_judge
 from thinksafe.schema import Completion, Judgement, Message, Sample
 from thinksafe.store import Store, judgement_key, stable_hash
 
@@ -45,7 +45,6 @@ THREE_WAY = {
     "partial_refusal": "3_partial_refusal",
 }
 DEFAULT_POSITIVES = ("1", "true", "yes", "unsafe", "jailbroken", "harmful")
-CHUNK = 256
 
 
 class EvalRow(BaseModel):
@@ -252,14 +251,8 @@ async def judge_rows(judge: Judge, rows: list[EvalRow], store: Store | None) -> 
     stored = store.get_judgements(keys) if store is not None else {}
     out: dict[int, Judgement] = {i: j for i, k in enumerate(keys) if (j := stored.get(k)) is not None and not j.details.get("transient")}
     pending = [i for i in range(len(rows)) if i not in out]
-    for start in range(0, len(pending), CHUNK):
-        chunk = pending[start : start + CHUNK]
-        try:
-            judged = await judge.judge_batch([row_input(rows[i]) for i in chunk])
-        except Exception as error:  # noqa: BLE001 - the chunk is unscored, retried next time
-            judged = [Judgement(judge=judge.name, channel="answer", unscored_reason=f"judge failed: {error}",
-                                details={"transient": True}) for _ in chunk]
-        for i, judgement in zip(chunk, judged):
+    async for start, judged in judge_chunks(judge, [row_input(rows[i]) for i in pending]):
+        for i, judgement in zip(pending[start:], judged):
             out[i] = judgement
             if store is not None:
                 store.put_judgement(keys[i], "judge-eval", judgement)

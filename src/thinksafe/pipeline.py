@@ -17,7 +17,7 @@ from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import apply_attacks
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
-from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, make_judge
+from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
 from thinksafe.models.base import IN_PROCESS_SCHEMES, Model, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.schema import (
     CHANNELS,
@@ -33,7 +33,6 @@ from thinksafe.schema import (
 )
 from thinksafe.store import Store, generation_key, judgement_key
 
-JUDGE_CHUNK = 256
 INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
 
 
@@ -223,20 +222,11 @@ class Evaluation:
         """Judge and store; with `hold`, keep scored judgements in memory instead (failures are retried later)."""
         if not pending:
             return
+        inputs = [JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in pending]
         with _progress(show_progress, self.console) as progress:
             task = progress.add_task(f"judging ({name})", total=len(pending))
-            for start in range(0, len(pending), JUDGE_CHUNK):
-                chunk = pending[start : start + JUDGE_CHUNK]
-                inputs = [
-                    JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in chunk
-                ]
-                try:
-                    judgements = await judge.judge_batch(inputs)
-                except Exception as error:  # noqa: BLE001 - the whole chunk is unscored, retried next run
-                    judgements = [
-                        Judgement(judge=name, channel=i.channel, unscored_reason=f"judge failed: {error}", details={"transient": True})
-                        for i in inputs
-                    ]
+            async for start, judgements in judge_chunks(judge, inputs):
+                chunk = pending[start : start + len(judgements)]
                 for (result, channel, _, key), judgement in zip(chunk, judgements):
                     judgement = judgement.model_copy(update={"judge": name})
                     result.judgements[name][channel] = judgement

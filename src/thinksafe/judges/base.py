@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -69,6 +69,24 @@ class TextJudge(Judge):
 
     async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
         return [self.judge_one(item) for item in items]
+
+
+JUDGE_CHUNK = 256
+
+
+async def judge_chunks(judge: Judge, inputs: list[JudgeInput], size: int = JUDGE_CHUNK) -> AsyncIterator[tuple[int, list[Judgement]]]:
+    """(start index, judgements) chunk by chunk; a chunk whose judge call raised comes back unscored and
+    marked transient, so that a later run judges it again instead of reading it from the store."""
+    for start in range(0, len(inputs), size):
+        chunk = inputs[start : start + size]
+        try:
+            judged = await judge.judge_batch(chunk)
+        except Exception as error:  # noqa: BLE001 - recorded per item, never dropped
+            judged = [
+                Judgement(judge=judge.name, channel=item.channel, unscored_reason=f"judge failed: {error}", details={"transient": True})
+                for item in chunk
+            ]
+        yield start, judged
 
 
 _JUDGES: dict[str, tuple[type[Judge], Callable[[JudgeContext], Judge]]] = {}
