@@ -98,6 +98,17 @@ class PreparedRequest:
     starts_in_thinking: bool
 
 
+def prepare_request(tokenizer: Any, index: int, request: GenerationRequest, markers: ThinkingMarkers) -> PreparedRequest:
+    """The prompt as the model sees it (its chat template, or the raw prompt), tokenised; does it open thinking?"""
+    prompt = request.raw_prompt if request.raw_prompt is not None else render_prompt(tokenizer, request.messages)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    return PreparedRequest(index, ids, request.params, request.sample_index, prompt_opens_thinking(prompt, markers))
+
+
+def template_notes(tokenizer: Any) -> list[str]:
+    return [] if getattr(tokenizer, "chat_template", None) else [FALLBACK_NOTE]
+
+
 class StaticBatchEngine:
     """Batches prompts of similar length and calls `model.generate` on each batch."""
 
@@ -217,15 +228,12 @@ class HFModel(Model):
     def __init__(self, name: str, options: ModelOptions):
         super().__init__(name, options)
         self.tokenizer, self.model = load_hf(name, options.device)
-        self.notes = [] if getattr(self.tokenizer, "chat_template", None) else [FALLBACK_NOTE]
+        self.notes = template_notes(self.tokenizer)
         self.engine, notes = choose_engine(self.tokenizer, self.model, options)
         self.notes += notes
 
     def prepare(self, index: int, request: GenerationRequest) -> PreparedRequest:
-        prompt = request.raw_prompt if request.raw_prompt is not None else render_prompt(self.tokenizer, request.messages)
-        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        opens = prompt_opens_thinking(prompt, self.options.markers)
-        return PreparedRequest(index, ids, request.params, request.sample_index, opens)
+        return prepare_request(self.tokenizer, index, request, self.options.markers)
 
     async def generate(self, requests: list[GenerationRequest]) -> AsyncIterator[tuple[int, Completion]]:
         prepared = [self.prepare(i, r) for i, r in enumerate(requests)]

@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from thinksafe.models.base import Model, ModelLoadError, ModelOptions, register_backend
-from thinksafe.models.hf import FALLBACK_NOTE, completion_from_text, render_prompt
-from thinksafe.reasoning import prompt_opens_thinking
+from thinksafe.models.hf import completion_from_text, prepare_request, template_notes
 from thinksafe.schema import Completion, GenerationRequest
 
 INSTALL_HINT = (
@@ -56,7 +55,7 @@ class VLLMModel(Model):
         except (OSError, ValueError) as error:
             raise ModelLoadError(f"vLLM could not load {base!r}: {error}") from error
         self.tokenizer = self.llm.get_tokenizer()
-        self.notes = [] if getattr(self.tokenizer, "chat_template", None) else [FALLBACK_NOTE]
+        self.notes = template_notes(self.tokenizer)
 
     def _sampling(self, request: GenerationRequest) -> Any:
         params = request.params
@@ -66,9 +65,9 @@ class VLLMModel(Model):
         return self._vllm.SamplingParams(max_tokens=params.max_new_tokens, temperature=0.0)
 
     async def generate(self, requests: list[GenerationRequest]) -> AsyncIterator[tuple[int, Completion]]:
-        prompts = [r.raw_prompt if r.raw_prompt is not None else render_prompt(self.tokenizer, r.messages) for r in requests]
-        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        opens = [prompt_opens_thinking(p, self.options.markers) for p in prompts]
+        prepared = [prepare_request(self.tokenizer, i, r, self.options.markers) for i, r in enumerate(requests)]
+        ids = [p.input_ids for p in prepared]
+        opens = [p.starts_in_thinking for p in prepared]
         for start in range(0, len(requests), CHUNK):
             chunk = range(start, min(start + CHUNK, len(requests)))
             inputs = [{"prompt_token_ids": ids[i]} for i in chunk]
