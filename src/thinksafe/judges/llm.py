@@ -9,7 +9,6 @@ A reply that does not parse is unscored with the raw reply kept.
 
 from __future__ import annotations
 
-import abc
 import re
 from importlib import resources
 from typing import Any, ClassVar
@@ -85,12 +84,17 @@ class RubricJudge(Judge):
         )
         return [Message(role="user", content=text)]
 
-    @abc.abstractmethod
     def parse(self, reply: str) -> tuple[str, float | None]:
-        """(label, score) from the judge's answer, or ParseError."""
+        """(label, score) from the judge's answer, or ParseError (a subclass overrides this or `read_reply`)."""
+        raise NotImplementedError
 
     def unsafe_reading(self, label: str, item: JudgeInput) -> bool | None:
         return None
+
+    def read_reply(self, reply: str, item: JudgeInput) -> Judgement:
+        """The judgement a reply gives, or ParseError; override for readings beyond (label, score)."""
+        label, score = self.parse(reply)
+        return Judgement(judge=self.name, channel=item.channel, label=label, score=score, unsafe=self.unsafe_reading(label, item))
 
     async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:
         requests = [GenerationRequest(key=str(i), messages=self.build_messages(it), params=self.params) for i, it in enumerate(items)]
@@ -107,20 +111,12 @@ class RubricJudge(Judge):
                 out.append(self.unscored(item, "judge's own thinking was truncated", raw=reply.text))
                 continue
             try:
-                label, score = self.parse(raw)
+                judgement = self.read_reply(raw, item)
             except ParseError as error:
                 out.append(self.unscored(item, f"unparseable judge reply: {error}", raw=reply.text))
                 continue
-            out.append(
-                Judgement(
-                    judge=self.name,
-                    channel=item.channel,
-                    label=label,
-                    score=score,
-                    unsafe=self.unsafe_reading(label, item),
-                    raw=reply.text,
-                )
-            )
+            judgement.raw = reply.text
+            out.append(judgement)
         return out
 
     async def aclose(self) -> None:
