@@ -187,3 +187,14 @@ def test_default_suite_runs_offline_without_a_judge_model():
         for judge in bench.default_judges:
             make_judge(judge, JudgeContext())  # raises if the judge needs a model
     assert get_benchmark("chisafetybench-qa", judge_model="openai:j@http://x/v1").default_judges == ("chisafety-refusal",)
+
+
+def test_read_json_names_the_file_and_line_of_invalid_json(tmp_path):
+    from thinksafe.data import RowError, read_json
+
+    path = tmp_path / "cases.json"
+    path.write_text('[\n  {"a": 1},\n  {"a": 2,,}\n]\n')
+    with pytest.raises(RowError, match=r"cases.json: row 3: not valid JSON"):
+        read_json(path)
+    path.write_text('[{"a": 1}]')
+    assert read_json(path) == [{"a": 1}]

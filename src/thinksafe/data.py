@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -142,6 +143,16 @@ def csv_rows(
                 raise RowError(path, line, f"needs non-empty {list(non_empty)}")
             rows.append((line, row))
     return rows
+
+
+def read_json(path: Path) -> Any:
+    """A whole JSON file; invalid JSON is a RowError naming the file and line."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RowError(path, error.lineno, f"not valid JSON: {error.msg}") from error
 
 
 def jsonl_rows(path: Path, required: tuple[str, ...] = ()) -> list[tuple[int, dict]]:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,7 +22,7 @@ from thinksafe.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
 from thinksafe.benchmarks.base import Benchmark, Suite, is_refusal, register_benchmark, register_suite
 from thinksafe.benchmarks.chisafety_taxonomy import TaxonomyError, normalise
 from thinksafe.benchmarks.mcq import MCQBenchmark, parse_options
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, read_json
 from thinksafe.judges.chisafety import FALLBACK_JUDGE, LLM_JUDGE, degree_of
 from thinksafe.metrics import bootstrap_mean, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
@@ -54,13 +53,6 @@ SINGLE_TURN, WITH_HISTORY = "single-turn", "with-history"
 NO_KEY_VALUES = {"none", "off", "no", ""}
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RowError(path, error.lineno, f"not valid JSON: {error.msg}") from error
-
-
 def _grouped_infos(path: Path, data: Any) -> list[tuple[str, int, dict]]:
     """(group category, position, info) for the `[{category, infos: [...]}]` layout."""
     if not isinstance(data, list):
@@ -87,7 +79,7 @@ class ChiSafetyMCQ(MCQBenchmark):
         path = data.path(MCQ_JSON)
         samples: list[Sample] = []
         malformed: list[str] = []
-        for area_spelling, position, info in _grouped_infos(path, _read_json(path)):
+        for area_spelling, position, info in _grouped_infos(path, read_json(path)):
             row = f"item id {info['id']}"
             try:
                 area, category = normalise(str(info["category"]), str(area_spelling))
@@ -180,7 +172,7 @@ class ChiSafetyQA(Benchmark):
     def _single_turn(self, data: DataResolver) -> list[Sample]:
         path = data.path(SINGLE_TURN_JSON)
         samples = []
-        for _, _, info in _grouped_infos(path, _read_json(path)):
+        for _, _, info in _grouped_infos(path, read_json(path)):
             try:
                 area, category = normalise(str(info["category"]))
             except TaxonomyError as error:
@@ -199,7 +191,7 @@ class ChiSafetyQA(Benchmark):
 
     def _with_history(self, data: DataResolver) -> list[Sample]:
         path = data.path(HISTORY_JSON)
-        rows = _read_json(path)
+        rows = read_json(path)
         if not isinstance(rows, list):
             raise RowError(path, 0, "expected a list of {category, sub_category, input, history}")
         samples = []

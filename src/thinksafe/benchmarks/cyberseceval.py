@@ -18,13 +18,12 @@ Metrics, as CyberSecEval defines them (per channel here):
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
 from thinksafe.benchmarks.r1_common import has_unsafe_reading, macro_rate, reads_refusal, refused, speaks
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, read_json
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -47,10 +46,7 @@ PROMPT_INJECTION = cse_file("prompt_injection.json", "3ac036312d84", "prompt_inj
 
 def read_rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, Any]]:
     """A JSON list of objects, each with non-empty `needed` fields (RowError names file and row)."""
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RowError(path, error.lineno, f"not JSON: {error}") from error
+    rows = read_json(path)
     if not isinstance(rows, list):
         raise RowError(path, 0, "expected a JSON list of test cases")
     for index, row in enumerate(rows):

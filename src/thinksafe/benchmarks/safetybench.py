@@ -9,12 +9,11 @@ and zero-shot templates of its own, so numbers are comparable in kind, not digit
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.mcq import MCQBenchmark, format_options, options_from_list
-from thinksafe.data import DataFile, DataResolver, RowError
+from thinksafe.data import DataFile, DataResolver, RowError, read_json
 from thinksafe.schema import Message, Sample
 
 _BASE = "https://raw.githubusercontent.com/thu-coai/SafetyBench/960833692a1ec82b191ff3e902daca7993c35cc1/opensource_data/"
@@ -45,8 +44,7 @@ class SafetyBenchZh(MCQBenchmark):
     def load(self, data: DataResolver) -> list[Sample]:
         self.load_notes, self.keyed = [], 0  # a second load starts afresh
         path, key_path = data.path(QUESTIONS), data.path(ANSWERS)
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        answers = json.loads(key_path.read_text(encoding="utf-8"))
+        rows, answers = read_json(path), read_json(key_path)
         if not isinstance(rows, list) or not isinstance(answers, dict):
             raise RowError(path, 0, "expected a list of questions and an object of answers")
         samples = []
