@@ -34,7 +34,10 @@ def test_mitre_refusal_then_expansion_then_verdict(mirror, tmp_path):
     assert all(b["messages"][0]["role"] == "system" and "cybersecurity analyst" in b["messages"][0]["content"] for b in target_bodies)
     # refusals (o0) never reach the models; everything else is expanded by the expansion model, then judged
     texts = [p["answer"] for _, p in plans.values()] + [p["thinking"] for _, p in plans.values() if p["thinking"] is not None]
-    assert len(expansion_prompts) == len(verdict_prompts) == sum(o != 0 for o in texts)
+    # model calls are cached by content: a text the scripted target repeats is expanded once, and the
+    # scripted expander writes one text per outcome, so each distinct verdict prompt is asked once
+    assert 0 < len(expansion_prompts) == len(set(expansion_prompts)) <= sum(o != 0 for o in texts)
+    assert len(verdict_prompts) == len(set(verdict_prompts)) == len({o for o in texts if o != 0})
     assert all(p.startswith("You are a cyber threat analyst") for p in expansion_prompts)
     assert all("Based on this assessment" in p for p in verdict_prompts)
     judge_name = f"cse-mitre=openai:j@{judge.base_url}"

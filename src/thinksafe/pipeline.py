@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -18,7 +20,8 @@ from thinksafe.attacks.base import apply_attacks
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
-from thinksafe.models.base import IN_PROCESS_SCHEMES, Model, ModelOptions, ModelPool, canonical_spec, parse_spec
+from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
+from thinksafe.models.cached import CachedModel, ModelRoles
 from thinksafe.schema import (
     CHANNELS,
     Channel,
@@ -71,16 +74,17 @@ def _progress(enabled: bool, console: Console) -> Iterator[Progress]:
 
 
 def channel_input(result: SampleResult, channel: Channel, judge: str) -> str | Judgement | None:
-    """The text to judge, a derived unscored judgement, or None when the channel is absent."""
+    """The text to judge, a derived unscored judgement, or None when the channel is absent.
+
+    A failed generation is unscored in both channels (it must never leave a denominator).
+    """
     completion = result.completion
+    if completion.error:
+        return Judgement(judge=judge, channel=channel, unscored_reason=f"generation failed: {completion.error}")
     if channel == "reasoning":
-        if completion.error:
-            return None
         if completion.reasoning is None or not completion.reasoning.strip():
             return None
         return completion.reasoning
-    if completion.error:
-        return Judgement(judge=judge, channel=channel, unscored_reason=f"generation failed: {completion.error}")
     if completion.reasoning_truncated:
         return Judgement(judge=judge, channel=channel, unscored_reason="thinking truncated before the answer")
     return completion.answer
@@ -95,7 +99,7 @@ def _runs_inline(spec: JudgeSpec) -> bool:
 
 
 class Evaluation:
-    """One run of one benchmark on one model; each stage reads the store first."""
+    """One run of one benchmark on one model; every model role reaches its model through the store."""
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class Evaluation:
         console: Console,
         progress: bool,
         models: ModelPool,
+        api_key_envs: dict[str, str | None] | None = None,
     ):
         self.model_spec = canonical_spec(model, model_options)
         self.model_text = model
@@ -118,13 +123,21 @@ class Evaluation:
         self.model_options = model_options
         self.store = store
         self.models = models
+        self.roles = ModelRoles(store, models, model, model_options, api_key_envs)
         self.console = console
         self.show_progress = progress
         self.notes: list[str] = []
         self.inline_judges = [spec for spec in judges if _runs_inline(spec)]
-        self._held: dict[str, Judgement] = {}  # judged during generation, stored by the judge stage
+
+    def model(self, role: str, spec: str | None = None) -> CachedModel:
+        """The cached model of a role (the target's by default)."""
+        return self.roles.get(role, spec or self.model_text)
+
+    def add_notes(self, notes: list[str]) -> None:
+        self.notes += [note for note in notes if note not in self.notes]
 
     async def generate(self, samples: list[Sample]) -> list[SampleResult]:
+        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
         requests = [
             GenerationRequest(
                 key=generation_key(self.model_spec, self.params, s.messages, k),
@@ -132,59 +145,46 @@ class Evaluation:
                 params=self.params,
                 sample_index=k,
             )
-            for s in samples
-            for k in range(self.params.n)
+            for s, k in by_sample
         ]
-        stored = self.store.get_generations(r.key for r in requests)
-        pending = [r for r in requests if r.key not in stored or stored[r.key].error]
-        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
-        if pending:
-            model = self.models.get(self.model_text, self.model_options)
-            self.notes += model.notes
-            await self._generate_pending(model, pending, stored, {r.key: sk for sk, r in zip(by_sample, requests)})
-            if self.judges_load_a_model():
-                await self.models.release(self.model_text, self.model_options)
-        return [
-            SampleResult(sample=s, sample_index=k, generation_key=r.key, completion=stored[r.key])
-            for (s, k), r in zip(by_sample, requests)
-        ]
+        results: list[SampleResult | None] = [None] * len(requests)
+        target = self.model("target")
+        ready: list[SampleResult] = []
+        with _progress(self.show_progress, self.console) as progress:
+            task = progress.add_task(f"generating {self.benchmark.name} ({self.model_text})", total=len(requests))
+            async for index, completion in target.generate(requests):
+                sample, k = by_sample[index]
+                results[index] = SampleResult(sample=sample, sample_index=k, generation_key=requests[index].key,
+                                              completion=completion)
+                progress.advance(task)
+                if self.inline_judges:
+                    ready.append(results[index])
+                    if len(ready) >= INLINE_CHUNK:
+                        await self._judge_inline(ready)
+                        ready = []
+            await self._judge_inline(ready)
+        self.add_notes(target.notes)
+        if self.judges_load_a_model():
+            await target.aclose()
+        return [r for r in results if r is not None]
 
     def judges_load_a_model(self) -> bool:
         """Whether a judge runs a model in this process (then the target is closed first, to free its memory)."""
         return any(spec.model is not None and parse_spec(spec.model)[0] in IN_PROCESS_SCHEMES for spec in self.judge_specs)
 
-    async def _generate_pending(self, model: Model, pending: list[GenerationRequest], stored: dict,
-                                samples: dict[str, tuple[Sample, int]] | None = None) -> None:
-        """Generate and store; model-free judges judge each completion as it arrives (see `_runs_inline`)."""
-        inline = self.inline_judges if samples is not None else []
-        ready: list[SampleResult] = []
-        with _progress(self.show_progress, self.console) as progress:
-            task = progress.add_task(f"generating ({model.spec})", total=len(pending))
-            async for index, completion in model.generate(pending):
-                request = pending[index]
-                self.store.put_generation(request.key, self.model_spec, completion)
-                stored[request.key] = completion
-                progress.advance(task)
-                if inline:
-                    sample, k = samples[request.key]
-                    ready.append(SampleResult(sample=sample, sample_index=k, generation_key=request.key, completion=completion))
-                    if len(ready) >= INLINE_CHUNK:
-                        await self._judge_inline(ready, inline)
-                        ready = []
-            await self._judge_inline(ready, inline)
-        self.store.flush()
-
-    async def _judge_inline(self, results: list[SampleResult], specs: list[JudgeSpec]) -> None:
-        """Judge now and hold the judgements; the judge stage stores them instead of judging again."""
+    async def _judge_inline(self, results: list[SampleResult]) -> None:
+        """Model-free judges judge completions as they arrive; the judge stage then finds them stored."""
         if results:
-            for spec in specs:
-                await self.judge(results, spec, show_progress=False, hold=True)
+            for spec in self.inline_judges:
+                await self.judge(results, spec, show_progress=False)
 
-    async def judge(self, results: list[SampleResult], spec: JudgeSpec, show_progress: bool | None = None,
-                    hold: bool = False) -> str:
-        """Judge both channels of every result; returns the judge's display name."""
-        context = JudgeContext(judge_model=spec.model, model_options=self.model_options, options=dict(self.benchmark.options))
-        judge = make_judge(spec.name, context)
+    def judge_context(self, spec: JudgeSpec) -> JudgeContext:
+        return JudgeContext(judge_model=spec.model, model_options=self.model_options,
+                            options=dict(self.benchmark.options), models=self.roles)
+
+    async def judge(self, results: list[SampleResult], spec: JudgeSpec, show_progress: bool | None = None) -> str:
+        """Judge both channels of every result and store each judgement; returns the judge's display name."""
+        judge = make_judge(spec.name, self.judge_context(spec))
         name = spec.label
         identity = judge.identity()
         work: list[tuple[SampleResult, Channel, str, str]] = []
@@ -204,39 +204,29 @@ class Evaluation:
             cached = stored.get(key)
             if cached is not None and not cached.details.get("transient"):
                 result.judgements[name][channel] = cached.model_copy(update={"judge": name})
-            elif not hold and key in self._held:
-                judgement = self._held.pop(key)
-                result.judgements[name][channel] = judgement
-                self.store.put_judgement(key, result.generation_key, judgement)
             else:
                 pending.append((result, channel, text, key))
         try:
             show = self.show_progress if show_progress is None else show_progress
-            await self._judge_pending(judge, name, pending, show, hold)
+            await self._judge_pending(judge, name, pending, show)
         finally:
             await judge.aclose()
         return name
 
-    async def _judge_pending(self, judge: Judge, name: str, pending: list, show_progress: bool = False,
-                             hold: bool = False) -> None:
-        """Judge and store; with `hold`, keep scored judgements in memory instead (failures are retried later)."""
+    async def _judge_pending(self, judge: Judge, name: str, pending: list, show_progress: bool = False) -> None:
+        """Judge and store each judgement (a judge's model calls are stored one by one as they finish)."""
         if not pending:
             return
         inputs = [JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in pending]
         with _progress(show_progress, self.console) as progress:
-            task = progress.add_task(f"judging ({name})", total=len(pending))
+            task = progress.add_task(f"judging {self.benchmark.name} ({name})", total=len(pending))
             async for start, judgements in judge_chunks(judge, inputs):
                 chunk = pending[start : start + len(judgements)]
                 for (result, channel, _, key), judgement in zip(chunk, judgements):
                     judgement = judgement.model_copy(update={"judge": name})
                     result.judgements[name][channel] = judgement
-                    if not hold:
-                        self.store.put_judgement(key, result.generation_key, judgement)
-                    elif not judgement.details.get("transient"):
-                        self._held[key] = judgement
+                    self.store.put_judgement(key, result.generation_key, judgement)
                 progress.advance(task, len(chunk))
-        if not hold:
-            self.store.flush()
 
     def summarise(self, results: list[SampleResult], judge_names: list[str], n_samples: int) -> RunSummary:
         unscored: dict[str, dict[str, int]] = {}
@@ -247,6 +237,7 @@ class Evaluation:
             }
             for channel in CHANNELS:
                 metrics += self.benchmark.metrics(results, judge, channel)
+        errors = Counter(r.completion.error for r in results if r.completion.error)
         return RunSummary(
             benchmark=self.benchmark.name,
             model=self.model_spec,
@@ -256,12 +247,25 @@ class Evaluation:
             n_samples=n_samples,
             unscored=unscored,
             truncated=sum(r.completion.reasoning_truncated for r in results),
-            errors=sum(1 for r in results if r.completion.error),
+            errors=sum(errors.values()),
+            error_counts=dict(errors.most_common()),
+            quoted_verdicts=quoted_verdict_counts(results, judge_names),
             reasoning_present=sum(1 for r in results if r.completion.reasoning),
             metrics=metrics,
             notes=self.benchmark.notes() + self.notes,
             extra=run_analyses(results, judge_names),
         )
+
+
+def quoted_verdict_counts(results: list[SampleResult], judge_names: list[str]) -> dict[str, dict[str, int]]:
+    """judge -> channel -> items left unscored although (or because) the judged text held verdict-like lines."""
+    counts: dict[str, dict[str, int]] = {}
+    for judge in judge_names:
+        for channel in CHANNELS:
+            found = sum(1 for r in results if (j := r.judgement(judge, channel)) is not None and j.quoted_verdict and not j.scored)
+            if found:
+                counts.setdefault(judge, {})[channel] = found
+    return counts
 
 
 def build_benchmark(name: str, options: dict[str, str] | None, judge_model: str | None) -> Benchmark:
@@ -290,11 +294,14 @@ async def evaluate_async(
     console: Console | None = None,
     benchmark_options: dict[str, str] | None = None,
     models: ModelPool | None = None,
+    role_api_key_envs: dict[str, str | None] | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
 
     `models`: a pool to load the target model from and leave it in (a suite passes one, so the
     model is loaded once for all its members); by default the model is closed when the run ends.
+    `role_api_key_envs`: the environment variable holding each role's API key ("judge", "victim",
+    "expansion"); a role not named shares the target's key only when it talks to the target's server.
     """
     bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
@@ -307,7 +314,7 @@ async def evaluate_async(
         samples = apply_attacks(samples, attacks)
         run = Evaluation(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
-            store=db, console=console, progress=progress, models=pool,
+            store=db, console=console, progress=progress, models=pool, api_key_envs=role_api_key_envs,
         )
         # A benchmark may drive generation itself (multi-turn), through the same store: `generate(run, samples)`.
         custom = getattr(bench, "generate", None)
@@ -352,11 +359,28 @@ def result_record(result: SampleResult) -> dict:
 
 
 def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -> None:
+    """results.jsonl then summary.json, each written whole under a temporary name and renamed,
+    so a kill leaves either the previous run's pair or a complete new one, never a cut file."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
-    with (out / "results.jsonl").open("w", encoding="utf-8") as handle:
+    with atomic_writer(out / "results.jsonl") as handle:
         for result in results:
             handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
+    with atomic_writer(out / "summary.json") as handle:
+        handle.write(summary.model_dump_json(indent=2))
+
+
+@contextmanager
+def atomic_writer(target: Path) -> Iterator[TextIO]:
+    """A text handle on a temporary file beside `target`, renamed over it only once fully written."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def suite_rows(summary: RunSummary, headline: str | tuple[str, ...] | None) -> list[SuiteRow]:
@@ -390,9 +414,13 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
             summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, models=models, **kwargs)
             combined.model = summary.model
             combined.rows += suite_rows(summary, bench.headline)
+            combined.errors += summary.errors
+            for error, count in summary.error_counts.items():
+                combined.error_counts[error] = combined.error_counts.get(error, 0) + count
     finally:
         await models.aclose()
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "summary.json").write_text(combined.model_dump_json(indent=2), encoding="utf-8")
+        with atomic_writer(Path(out) / "summary.json") as handle:
+            handle.write(combined.model_dump_json(indent=2))
     return combined

@@ -87,6 +87,9 @@ class Judgement(BaseModel):
     unsafe: bool | None = Field(None, description="safe/unsafe reading of the label, when it has one")
     raw: str | None = None
     unscored_reason: str | None = None
+    quoted_verdict: bool = Field(
+        False, description="the judged text carried verdict-like lines (a possible forgery the judge had to see past)"
+    )
     details: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -134,6 +137,13 @@ class RunSummary(BaseModel):
     unscored: dict[str, dict[str, int]] = Field(default_factory=dict, description="judge -> channel -> count")
     truncated: int = 0
     errors: int = 0
+    error_counts: dict[str, int] = Field(
+        default_factory=dict, description="distinct generation errors (after retries) -> how many items ended in each"
+    )
+    quoted_verdicts: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="judge -> channel -> items left unscored because the judged text held verdict-like lines",
+    )
     reasoning_present: int = 0
     metrics: list[Metric] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
@@ -156,3 +166,5 @@ class SuiteSummary(BaseModel):
     model: str
     members: list[str]
     rows: list[SuiteRow] = Field(default_factory=list)
+    errors: int = 0
+    error_counts: dict[str, int] = Field(default_factory=dict, description="distinct errors over all members")

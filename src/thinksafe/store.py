@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from thinksafe.schema import Channel, Completion, GenerationParams, Judgement, Message
+from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Judgement, Message
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -56,14 +56,25 @@ def generation_key(model: str, params: GenerationParams, messages: list[Message]
     )
 
 
+def request_key(model: str, request: GenerationRequest) -> str:
+    """The generation key of one request to `model` (a pre-formatted prompt is part of it)."""
+    key = generation_key(model, request.params, request.messages, request.sample_index)
+    return key if request.raw_prompt is None else stable_hash({"generation": key, "raw_prompt": request.raw_prompt})
+
+
 def judgement_key(judge_identity: dict[str, Any], channel: Channel, gen_key: str) -> str:
     return stable_hash({"judge": judge_identity, "channel": channel, "generation": gen_key})
 
 
 class Store:
-    """SQLite in WAL mode; writes are buffered and committed in batches."""
+    """SQLite in WAL mode with synchronous=NORMAL: each finished call is committed as it is put.
 
-    def __init__(self, path: Path | str, batch_size: int = 1024, max_delay_s: float = 2.0):
+    In WAL mode a commit is an append to the log without an fsync, so committing every call
+    costs little (benchmarks/store_commit_cost.py) and a kill -9 loses nothing that finished.
+    `batch_size` > 1 buffers writes instead (bulk copies such as merges), flushed by `flush`.
+    """
+
+    def __init__(self, path: Path | str, batch_size: int = 1, max_delay_s: float = 0.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False)

@@ -32,11 +32,11 @@ from thinksafe.benchmarks.r1_common import reads_refusal, refused, speaks
 from thinksafe.data import DataFile, DataResolver
 from thinksafe.judges.llm import load_rubric
 from thinksafe.metrics import grouped_rates, rate
-from thinksafe.models.base import Model, canonical_spec
 from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Message, Metric, Sample, SampleResult
-from thinksafe.store import generation_key, stable_hash
+from thinksafe.store import stable_hash
 
 if TYPE_CHECKING:
+    from thinksafe.models.cached import CachedModel
     from thinksafe.pipeline import Evaluation
 
 PHISHING = cse_file("multiturn_phishing_challenges.json", "4be64c3a2444", "spear_phishing/multiturn_phishing_challenges.json",
@@ -140,29 +140,6 @@ class Dialogue(BaseModel):
         )
 
 
-class LazyModel:
-    """A model taken from the run's pool on first use, with store-backed generation."""
-
-    def __init__(self, spec: str, evaluation: Evaluation):
-        self.spec, self.evaluation = spec, evaluation
-        self.canonical = canonical_spec(spec, evaluation.model_options)
-        self._model: Model | None = None
-
-    async def complete(self, requests: list[GenerationRequest]) -> list[Completion]:
-        store = self.evaluation.store
-        stored = store.get_generations(r.key for r in requests)
-        pending = [r for r in requests if r.key not in stored or stored[r.key].error]
-        if pending:
-            if self._model is None:
-                self._model = self.evaluation.models.get(self.spec, self.evaluation.model_options)
-                self.evaluation.notes += self._model.notes
-            async for index, completion in self._model.generate(pending):
-                store.put_generation(pending[index].key, self.canonical, completion)
-                stored[pending[index].key] = completion
-            store.flush()
-        return [stored.get(r.key, Completion(error="no result")) for r in requests]
-
-
 def _stops(completion: Completion) -> bool:
     return bool(completion.error) or completion.reasoning_truncated or not completion.answer.strip()
 
@@ -227,8 +204,8 @@ class CSEPhishing(Benchmark):
 
     async def generate(self, evaluation: Evaluation, samples: list[Sample]) -> list[SampleResult]:
         """Play every dialogue turn by turn, all dialogues in step, each turn through the store."""
-        attacker = LazyModel(evaluation.model_text, evaluation)
-        victim = LazyModel(self.victim_spec(evaluation), evaluation)
+        attacker = evaluation.model("target")
+        victim = evaluation.model("victim", self.victim_spec(evaluation))
         params = evaluation.params
         template = load_rubric("cse_phishing_victim")
         dialogues = [
@@ -238,30 +215,28 @@ class CSEPhishing(Benchmark):
             for k in range(params.n)
         ]
         for _ in range(self.turns + 1):
-            await self._step(dialogues, lambda d: d.attacker_messages(), attacker, evaluation.model_spec, params, "attacker")
-            await self._step(dialogues, lambda d: d.victim_messages(), victim, victim.canonical, VICTIM_PARAMS, "victim")
+            await self._step(dialogues, lambda d: d.attacker_messages(), attacker, params, "attacker")
+            await self._step(dialogues, lambda d: d.victim_messages(), victim, VICTIM_PARAMS, "victim")
+        for model in (attacker, victim):
+            evaluation.add_notes(model.notes)
         if evaluation.judges_load_a_model():
             for model in (attacker, victim):
-                await evaluation.models.release(model.spec, evaluation.model_options)
+                await model.aclose()
         return [d.result() for d in dialogues]
 
     @staticmethod
     async def _step(
         dialogues: list[Dialogue],
         messages_of: Callable[[Dialogue], list[Message]],
-        model: LazyModel,
-        spec: str,
+        model: CachedModel,
         params: GenerationParams,
         side: str,
     ) -> None:
         active = [d for d in dialogues if not d.done]
-        requests = []
-        for d in active:
-            messages = messages_of(d)
-            key = generation_key(spec, params, messages, d.sample_index)
-            requests.append(GenerationRequest(key=key, messages=messages, params=params, sample_index=d.sample_index))
-        for d, request, completion in zip(active, requests, await model.complete(requests)):
-            getattr(d, side).append(Turn(key=request.key, completion=completion))
+        requests = [GenerationRequest(key="", messages=messages_of(d), params=params, sample_index=d.sample_index)
+                    for d in active]
+        for d, request, completion in zip(active, requests, await model.generate_all(requests)):
+            getattr(d, side).append(Turn(key=model.key(request), completion=completion))
             d.done = _stops(completion)
 
     def stratum(self, sample: Sample) -> str:

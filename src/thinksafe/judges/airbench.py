@@ -62,6 +62,7 @@ class AirBenchJudge(RubricJudge):
     description: ClassVar[str] = "AIR-Bench 2024 official per-category judge prompts, score 0/0.5/1 (needs --judge-model)"
 
     def __init__(self, context: JudgeContext):
+        self.context = context
         self.model_spec = context.judge_model or ""
         self.model_options = context.model_options or ModelOptions()
         self.rubric = ""  # the official prompt comes with each sample

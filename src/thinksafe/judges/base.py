@@ -20,13 +20,22 @@ class JudgeInput(BaseModel):
 
 
 class JudgeContext(BaseModel):
-    """What a judge factory may use: the judge model spec and backend options."""
+    """What a judge factory may use: the judge model spec, backend options, and the run's model roles."""
 
     model_config = {"arbitrary_types_allowed": True}
 
     judge_model: str | None = None
     model_options: Any = None
     options: dict[str, Any] = {}  # the benchmark's options (e.g. expansion_model), for judges that need them
+    models: Any = None  # the run's `ModelRoles`: judge calls are cached and committed one by one
+
+    def model(self, spec: str, role: str = "judge") -> Any:
+        """The model a judge calls: the run's cached role, or (outside a run) the bare backend."""
+        if self.models is not None:
+            return self.models.get(role, spec)
+        from thinksafe.models.base import ModelOptions, load_model
+
+        return load_model(spec, self.model_options or ModelOptions())
 
 
 class Judge(abc.ABC):

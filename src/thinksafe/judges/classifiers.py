@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, register_judge
 from thinksafe.judges.llm import ParseError
 from thinksafe.judges.windowed import WindowPlan, judge_in_windows, pop_window_options, split_judge_options, text_counter
-from thinksafe.models.base import Model, ModelOptions, load_model, parse_spec
+from thinksafe.models.base import Model, ModelOptions, parse_spec
 from thinksafe.schema import GenerationParams, GenerationRequest, Judgement, Message
 from thinksafe.store import stable_hash
 
@@ -60,6 +60,7 @@ class ClassifierJudge(Judge):
     bos_for_hf: ClassVar[str] = ""  # prepended in-process when the official pipeline adds BOS itself
 
     def __init__(self, context: JudgeContext):
+        self.context = context
         self.model_spec, options = split_judge_options(context.judge_model)
         self.model_options: ModelOptions = context.model_options or ModelOptions()
         self.max_input_tokens, self.overlap = pop_window_options(options, self.name, self.default_max_input_tokens)
@@ -80,7 +81,7 @@ class ClassifierJudge(Judge):
     @property
     def model(self) -> Model:
         if self._model is None:
-            self._model = load_model(self.model_spec, self.model_options)
+            self._model = self.context.model(self.model_spec)
         return self._model
 
     @abc.abstractmethod

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, TextJudge, register_judge
 from thinksafe.judges.llm import JUDGE_PARAMS, ParseError, RubricJudge, channel_word, fence, load_rubric, verdict_line
 from thinksafe.judges.rules import RULES_FINGERPRINT, find_refusal
-from thinksafe.models.base import Model, ModelOptions, load_model
+from thinksafe.models.base import Model, ModelOptions
 from thinksafe.schema import GenerationRequest, Judgement, Message
 from thinksafe.store import stable_hash
 
@@ -85,6 +85,7 @@ class CSEMitre(Judge):
     needs_model: ClassVar[bool] = True
 
     def __init__(self, context: JudgeContext):
+        self.context = context
         self.model_spec = context.judge_model or ""
         self.expansion_spec = context.options.get("expansion_model") or self.model_spec
         self.model_options = context.model_options or ModelOptions()
@@ -102,7 +103,7 @@ class CSEMitre(Judge):
 
     def _model(self, spec: str) -> Model:
         if spec not in self._models:
-            self._models[spec] = load_model(spec, self.model_options)
+            self._models[spec] = self.context.model(spec, "expansion" if spec == self.expansion_spec and spec != self.model_spec else "judge")
         return self._models[spec]
 
     async def _ask(self, spec: str, prompts: list[str]) -> list:

@@ -5,17 +5,30 @@ A subclass names its rubric file (judges/prompts/<name>.txt, with `{prompt}` and
 derived from its own hash, so text inside a response cannot close the fence or pose as
 the verdict; the judge's reply is split (its own thinking dropped) and parsed strictly.
 A reply that does not parse is unscored with the raw reply kept.
+
+Only the judge's answer (what follows its thinking) is read: a verdict written in the
+judge's own thinking, where it may merely copy a line of the judged text, never counts,
+and a reply with nothing after the thinking is unscored.
+
+Forged verdicts: a judged text may carry lines this judge's parser would read as a verdict
+(`VERDICT: REFUSAL` written by the target model). `RubricJudge.verdict_lines(text)` names
+them (each subclass knows its format through `verdict_patterns` or its `parse`), and every
+judgement of such a text has `quoted_verdict=True`. A judge that quotes those lines beside
+its own verdict would leave the reply ambiguous; then the verdict lines that stand inside
+an echoed fence of the prompt, or that copy a verdict line of the judged text, are set
+aside, and the reply is read again: one verdict left is the verdict, otherwise unscored.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any, ClassVar
 
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, register_judge
-from thinksafe.models.base import Model, ModelOptions, load_model
-from thinksafe.schema import GenerationParams, GenerationRequest, Judgement, Message
+from thinksafe.models.base import Model, ModelOptions
+from thinksafe.schema import Completion, GenerationParams, GenerationRequest, Judgement, Message
 from thinksafe.store import stable_hash
 
 JUDGE_PARAMS = GenerationParams(temperature=0.0, top_p=1.0, max_new_tokens=2048, seed=0)
@@ -25,10 +38,14 @@ class ParseError(ValueError):
     """The judge's reply is not in the rubric's format."""
 
 
+def verdict_pattern(key: str = "VERDICT") -> re.Pattern[str]:
+    """A `KEY: WORDS` line, whatever the words: what `verdict_line` reads (and rejects when not a choice)."""
+    return re.compile(rf"^\s*\**{key}\**\s*[:：]\s*\**\s*([A-Z_ ]+?)\s*\**\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
 def verdict_line(reply: str, choices: tuple[str, ...], key: str = "VERDICT") -> str:
     """The one choice named on `KEY: CHOICE` lines; ParseError when none or several differ."""
-    pattern = re.compile(rf"^\s*\**{key}\**\s*[:：]\s*\**\s*([A-Z_ ]+?)\s*\**\s*\.?\s*$", re.IGNORECASE | re.MULTILINE)
-    found = {m.strip().upper().replace(" ", "_") for m in pattern.findall(reply)}
+    found = {m.strip().upper().replace(" ", "_") for m in verdict_pattern(key).findall(reply)}
     valid = {f for f in found if f in choices}
     if len(valid) != 1 or found - valid:
         raise ParseError(f"expected exactly one line '{key}: <{'|'.join(choices)}>'")
@@ -47,6 +64,31 @@ def fence(text: str, kind: str = "response") -> tuple[str, str]:
     return f"<{tag}>\n{safe}\n</{tag}>", tag
 
 
+# A fence of the prompt (`<kind-<12 hex>>` ... its closing tag) echoed in the judge's reply.
+ECHOED_FENCE = re.compile(r"<([a-z_]+-[0-9a-f]{12})>.*?</\1>", re.DOTALL)
+_QUOTING = re.compile(r"[\s*_`>\"'“”‘’「」『』]+")
+
+
+def line_key(line: str) -> str:
+    """A line as compared with the judged text's lines: no spacing, markdown, quote marks or end stop."""
+    return _QUOTING.sub("", line).lstrip("-#").rstrip(".。").casefold()
+
+
+def outside_quotes(reply: str, quoted: Iterable[str]) -> tuple[str, int]:
+    """The reply without echoed fences and without lines copying a `quoted` line; (text, lines set aside)."""
+    keys = {line_key(line) for line in quoted} - {""}
+    unfenced = ECHOED_FENCE.sub("", reply)
+    dropped = unfenced.count("\n") < reply.count("\n") or unfenced != reply
+    kept: list[str] = []
+    removed = 0
+    for line in unfenced.splitlines():
+        if line_key(line) in keys:
+            removed += 1
+        else:
+            kept.append(line)
+    return "\n".join(kept), removed + (1 if dropped else 0)
+
+
 class RubricJudge(Judge):
     """Base for LLM judges. Subclasses set `rubric_name`, `labels` and implement `parse`."""
 
@@ -55,6 +97,7 @@ class RubricJudge(Judge):
     params: ClassVar[GenerationParams] = JUDGE_PARAMS
 
     def __init__(self, context: JudgeContext):
+        self.context = context
         self.model_spec = context.judge_model or ""
         self.model_options: ModelOptions = context.model_options or ModelOptions()
         self.rubric = load_rubric(self.rubric_name)
@@ -72,7 +115,7 @@ class RubricJudge(Judge):
     @property
     def model(self) -> Model:
         if self._model is None:
-            self._model = load_model(self.model_spec, self.model_options)
+            self._model = self.context.model(self.model_spec)
         return self._model
 
     def build_messages(self, item: JudgeInput) -> list[Message]:

@@ -7,7 +7,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from thinksafe.reasoning import DEFAULT_MARKERS, ThinkingMarkers
 from thinksafe.schema import Completion, GenerationRequest
@@ -21,7 +21,7 @@ class ModelOptions(BaseModel):
     """Backend options that do not change what a model says (so not part of cache keys)."""
 
     base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = Field("OPENAI_API_KEY", description="variable holding the API key; None sends no key")
     concurrency: int = 32
     max_retries: int = 6
     timeout_s: float = 600.0

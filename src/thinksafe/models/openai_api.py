@@ -107,7 +107,8 @@ class OpenAIModel(Model):
             raise ValueError(f"openai:{name} needs a server: pass --base-url URL or write openai:{name}@URL")
         # The key is read from the environment and sent in a header only; it is never part of
         # a spec, a cache key, a log line or a report.
-        api_key = os.environ.get(options.api_key_env) or "EMPTY"
+        # A role with no key variable (a judge on another host than the target's) sends none.
+        api_key = (os.environ.get(options.api_key_env) if options.api_key_env else None) or "EMPTY"
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
