@@ -72,3 +72,43 @@ def test_a_judge_on_the_targets_own_server_shares_its_key(tmp_path, monkeypatch)
                   judges=[f"refusal-llm=openai:j@{server.base_url}"])
     assert len(server.headers_seen) == 3 + 3 * 2
     assert all(h["authorization"] == "Bearer sk-target-0123456789" for h in server.headers_seen)
+
+
+def test_every_role_commits_each_finished_call_before_the_next_arrives(tmp_path):
+    """What a kill -9 can lose is only what was in flight: each call is in the database as soon as it is yielded."""
+    import sqlite3
+
+    from thinksafe.models.base import Model, ModelPool, register_backend
+    from thinksafe.models.cached import ModelRoles
+    from thinksafe.schema import Completion, GenerationParams, GenerationRequest, Message
+    from thinksafe.store import Store
+
+    @register_backend("counting")
+    class Counting(Model):
+        calls = 0
+
+        async def generate(self, requests):
+            for index, request in enumerate(requests):
+                Counting.calls += 1
+                yield index, Completion(answer=request.messages[-1].content.upper())
+
+    path = tmp_path / "s.sqlite"
+    roles = ModelRoles(Store(path), ModelPool(), "openai:t@http://127.0.0.1:9/v1", ModelOptions())
+
+    def committed():
+        with sqlite3.connect(path) as db:
+            return db.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+
+    requests = [GenerationRequest(key="", messages=[Message(role="user", content=f"q{i}")], params=GenerationParams())
+                for i in range(5)] * 2  # the second five repeat the first: sent once
+    seen = []
+
+    async def go():
+        async for index, completion in roles.get("judge", "counting:m").generate(requests):
+            seen.append((index, completion.answer, committed()))
+
+    asyncio.run(go())
+    assert Counting.calls == 5 and sorted(i for i, *_ in seen) == list(range(10))
+    assert [count for _, _, count in seen[::2]] == [1, 2, 3, 4, 5]  # committed before the caller saw it
+    asyncio.run(go())  # everything is stored now: no call reaches the backend
+    assert Counting.calls == 5 and roles.calls() == {"judge": 5}
