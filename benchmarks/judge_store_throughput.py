@@ -5,8 +5,9 @@ refuse) on XSTest-like samples, pinned to one CPU core, each stage timed on its 
 the pipeline's own stages end to end:
 
 - rules: `refusal-rules` over both channels (`judge_batch`);
-- store: `put_generation` plus two `put_judgement` per completion, batched commits, flushed;
-- pipeline_generate: `Evaluation.generate` storing what a model that answers at once returns;
+- store: `put_generation` (one commit) plus both channels' judgements in one commit, per completion;
+- pipeline_generate: `Evaluation.generate` storing what a model that answers at once returns
+  (the rule judge judging inline and storing its judgements as generation goes);
 - pipeline_judge: `Evaluation.judge` (store lookups, both channels, judgements written);
 - pipeline_summary: `Evaluation.summarise` (metrics with bootstrap intervals).
 
@@ -106,9 +107,9 @@ def bench_store(items, directory: Path) -> dict:
     store = Store(directory / "store.sqlite")
     started = time.perf_counter()
     for k, ((_, completion), key) in enumerate(zip(items, keys)):
-        store.put_generation(key, "bench", completion)
-        for j, channel in ((judgements[2 * k], "answer"), (judgements[2 * k + 1], "reasoning")):
-            store.put_judgement(judgement_key(identity, channel, key), key, j)
+        store.put_generation(key, "bench", completion)  # committed on its own, as each call finishes
+        store.put_judgements([(judgement_key(identity, channel, key), key, j)
+                              for j, channel in ((judgements[2 * k], "answer"), (judgements[2 * k + 1], "reasoning"))])
     store.flush()
     elapsed = time.perf_counter() - started
     store.close()
@@ -121,13 +122,10 @@ def bench_pipeline(items, directory: Path) -> dict:
     run = Evaluation("instant:x", get_benchmark("xstest"), [JudgeSpec(name="refusal-rules")],
                      params=GenerationParams(), model_options=ModelOptions(), store=store, console=Console(quiet=True),
                      progress=False, models=ModelPool())
-    model = InstantModel([c for _, c in items])
-    requests = [GenerationRequest(key=generation_key(run.model_spec, run.params, s.messages), messages=s.messages,
-                                  params=run.params) for s in samples]
-    stored: dict = {}
+    run.models._models[ModelPool._key("instant:x", ModelOptions())] = InstantModel([c for _, c in items])
     out = {}
     started = time.perf_counter()
-    asyncio.run(run._generate_pending(model, requests, stored))
+    asyncio.run(run.generate(samples))  # the rule judge judges inline and stores as generation goes
     out["pipeline_generate"] = rate(len(items), time.perf_counter() - started)
     started = time.perf_counter()
     results = asyncio.run(run.generate(samples))  # everything is in the store now: reads only

@@ -1,8 +1,9 @@
 """What committing every finished call costs, against batched commits, in one run side by side.
 
 The store commits each generation and judgement as it is put (WAL, synchronous=NORMAL), so a
-kill -9 loses no finished call. This times N puts of ~1 KB completions (one generation and two
-judgements each) with a commit per put and with commits every 1,024 puts, alternating the two
+kill -9 loses no finished call. This times N puts of ~1 KB completions (one generation and its two
+judgements each, as the pipeline writes them: the generation when its call finishes, both
+judgements in one commit) with a commit per put and with commits every 1,024 puts, alternating the two
 for `--rounds` rounds, and prints one JSON line with microseconds per completion and the ratio.
 """
 
@@ -30,8 +31,7 @@ def run(path: Path, n: int, batch_size: int) -> float:
     started = time.perf_counter()
     for i in range(n):
         store.put_generation(f"g{i}", "openai:m@http://127.0.0.1", completion)
-        store.put_judgement(f"a{i}", f"g{i}", judgement)
-        store.put_judgement(f"r{i}", f"g{i}", judgement)
+        store.put_judgements([(f"a{i}", f"g{i}", judgement), (f"r{i}", f"g{i}", judgement)])
     store.close()
     return time.perf_counter() - started
 

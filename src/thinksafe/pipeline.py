@@ -222,10 +222,12 @@ class Evaluation:
             task = progress.add_task(f"judging {self.benchmark.name} ({name})", total=len(pending))
             async for start, judgements in judge_chunks(judge, inputs):
                 chunk = pending[start : start + len(judgements)]
+                stored = []
                 for (result, channel, _, key), judgement in zip(chunk, judgements):
                     judgement = judgement.model_copy(update={"judge": name})
                     result.judgements[name][channel] = judgement
-                    self.store.put_judgement(key, result.generation_key, judgement)
+                    stored.append((key, result.generation_key, judgement))
+                self.store.put_judgements(stored)
                 progress.advance(task, len(chunk))
 
     def summarise(self, results: list[SampleResult], judge_names: list[str], n_samples: int) -> RunSummary:

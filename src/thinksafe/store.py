@@ -124,8 +124,13 @@ class Store:
         self._maybe_flush()
 
     def put_judgement(self, key: str, gen_key: str, judgement: Judgement) -> None:
-        self._pending_judgements.append(
-            (key, gen_key, judgement.judge, judgement.channel, judgement.model_dump_json(), time.time())
+        self.put_judgements([(key, gen_key, judgement)])
+
+    def put_judgements(self, items: list[tuple[str, str, Judgement]]) -> None:
+        """Several judgements in one commit (a judged chunk: its model calls are already stored one by one)."""
+        now = time.time()
+        self._pending_judgements.extend(
+            (key, gen_key, j.judge, j.channel, j.model_dump_json(), now) for key, gen_key, j in items
         )
         self._maybe_flush()
 
@@ -139,7 +144,7 @@ class Store:
 
     def _maybe_flush(self) -> None:
         pending = len(self._pending_generations) + len(self._pending_judgements)
-        if pending >= self.batch_size or time.monotonic() - self._last_flush >= self.max_delay_s:
+        if pending and pending >= self.batch_size or time.monotonic() - self._last_flush >= self.max_delay_s:
             self.flush()
 
     def flush(self) -> None:
