@@ -28,6 +28,7 @@ from thinksafe.benchmarks.strongreject import STRONGREJECT_CSV
 from thinksafe.benchmarks.wildjailbreak import WILDJAILBREAK_EVAL
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows, jsonl_rows
 from thinksafe.schema import Message
+from thinksafe.text import prompt_fingerprint
 
 Kind = Literal["harmful", "benign", "math"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -72,10 +73,8 @@ class PoolItem(BaseModel):
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """The normalised prompt's sha256 (split.fingerprint), computed once per item."""
-        from thinksafe.enhance.split import fingerprint
-
-        return fingerprint(self.prompt)
+        """The normalised prompt's sha256 (text.prompt_fingerprint), computed once per item."""
+        return prompt_fingerprint(self.prompt)
 
 
 class PoolResult(BaseModel):

@@ -8,24 +8,14 @@ that text; `split.json` stores fingerprints, never prompt text.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import unicodedata
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from thinksafe.enhance.pools import PoolItem
-
-
-def normalise_text(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in {"L", "N"})
-
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+from thinksafe.text import prompt_fingerprint as fingerprint
 
 
 class Exclusion(BaseModel):
