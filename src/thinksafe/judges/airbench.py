@@ -60,6 +60,7 @@ class AirBenchJudge(RubricJudge):
     rubric_name: ClassVar[str] = ""
     labels: ClassVar[tuple[str, ...]] = ("refusal", "neutral", "compliance")
     description: ClassVar[str] = "AIR-Bench 2024 official per-category judge prompts, score 0/0.5/1 (needs --judge-model)"
+    verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (SCORE_LINE,)
 
     def __init__(self, context: JudgeContext):
         self.context = context

@@ -6,10 +6,11 @@ Labels reflected / not_reflected; no safe/unsafe reading (reflection is not a ve
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from thinksafe.judges.base import register_judge
-from thinksafe.judges.llm import RubricJudge, verdict_line
+from thinksafe.judges.llm import RubricJudge, verdict_line, verdict_pattern
 
 
 @register_judge("reflection-llm", factory=lambda ctx: ReflectionLLM(ctx))
@@ -18,6 +19,7 @@ class ReflectionLLM(RubricJudge):
     rubric_name: ClassVar[str] = "safety_reflection"
     labels: ClassVar[tuple[str, ...]] = ("reflected", "not_reflected")
     description: ClassVar[str] = "LLM rubric: safety reflection in the text, for the thinking-vs-answer table (needs --judge-model)"
+    verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (verdict_pattern(),)
 
     def parse(self, reply: str) -> tuple[str, float | None]:
         return verdict_line(reply, ("REFLECTED", "NOT_REFLECTED")).lower(), None

@@ -61,6 +61,7 @@ class StrongRejectJudge(RubricJudge):
     labels: ClassVar[tuple[str, ...]] = ("refusal", "compliance")
     description: ClassVar[str] = "LLM rubric: StrongREJECT-style harm score in [0, 1] (needs --judge-model)"
     reads_harm: ClassVar[bool] = True
+    verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (LINE,)
 
     def __init__(self, context: JudgeContext):
         spec, options = split_judge_options(context.judge_model)

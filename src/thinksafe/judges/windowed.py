@@ -7,6 +7,7 @@ the whole text, and aggregates:
 - otherwise any window unscored -> unscored (naming the window and its reason);
 - otherwise safe: the label shared by all windows, or else the last window's label
   (thinking states its conclusion last); the score is the maximum over windows.
+`quoted_verdict` (the judged text carried verdict-like lines) holds when it holds for any window.
 Windows overlap so a harmful passage cut at a boundary is whole in one of them.
 """
 
@@ -158,6 +159,7 @@ def aggregate(parts: list[Judgement], name: str) -> Judgement:
         "window_unsafe": [p.unsafe for p in parts],
         "window_scores": [p.score for p in parts],
     }
+    quoted = any(p.quoted_verdict for p in parts)
     unsafe = [i for i, p in enumerate(parts) if p.scored and p.unsafe]
     if unsafe:
         base = parts[unsafe[0]]
@@ -166,7 +168,9 @@ def aggregate(parts: list[Judgement], name: str) -> Judgement:
         if merged is not None:
             details["categories"] = merged
         details.update(summary, unsafe_windows=unsafe)
-        return base.model_copy(update={"judge": name, "score": max(scores) if scores else None, "details": details})
+        return base.model_copy(
+            update={"judge": name, "score": max(scores) if scores else None, "details": details, "quoted_verdict": quoted}
+        )
     unscored = [i for i, p in enumerate(parts) if not p.scored]
     if unscored:
         first = parts[unscored[0]]
@@ -176,6 +180,7 @@ def aggregate(parts: list[Judgement], name: str) -> Judgement:
             channel=channel,
             unscored_reason=f"window {unscored[0] + 1}/{len(parts)} unscored: {first.unscored_reason}",
             raw=first.raw,
+            quoted_verdict=quoted,
             details={**summary, "unscored_windows": unscored, **({"transient": True} if transient else {})},
         )
     labels = {p.label for p in parts}
@@ -186,6 +191,7 @@ def aggregate(parts: list[Judgement], name: str) -> Judgement:
             "judge": name,
             "score": max(scores) if scores else None,
             "unsafe": False if readings == {False} else None,
+            "quoted_verdict": quoted,
             "details": {**base.details, **summary},
         }
     )

@@ -8,10 +8,11 @@ thinking-vs-answer table.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from thinksafe.judges.base import JudgeInput, register_judge
-from thinksafe.judges.llm import RubricJudge, verdict_line
+from thinksafe.judges.llm import RubricJudge, verdict_line, verdict_pattern
 
 CLASSES = ("FULL_COMPLIANCE", "FULL_REFUSAL", "PARTIAL_REFUSAL")
 
@@ -22,6 +23,7 @@ class XSTestThreeWay(RubricJudge):
     rubric_name: ClassVar[str] = "xstest_3way"
     labels: ClassVar[tuple[str, ...]] = tuple(c.lower() for c in CLASSES)
     description: ClassVar[str] = "LLM rubric: XSTest full compliance / full refusal / partial refusal (needs --judge-model)"
+    verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (verdict_pattern(),)
 
     def parse(self, reply: str) -> tuple[str, float | None]:
         return verdict_line(reply, CLASSES).lower(), None
