@@ -112,7 +112,8 @@ class Store:
         return rows
 
     def count(self, table: str) -> int:
-        assert table in {"generations", "judgements", "runs"}
+        if table not in {"generations", "judgements", "runs"}:
+            raise ValueError(f"no table {table!r} in the store")
         return self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     # -- writes --------------------------------------------------------------------------
