@@ -1,0 +1,207 @@
+"""`thinksafe report`: one self-contained HTML file over one or more run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from thinksafe.analysis.thinking_vs_answer import CELLS
+from thinksafe.report.plots import category_plots
+from thinksafe.report.runs import Bench, Run, benchmark_names
+from thinksafe.schema import Metric
+
+PAGE_SIZE = 50
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+@dataclass
+class Row:
+    """A metric with its answer and thinking readings side by side."""
+
+    model: str
+    judge: str
+    name: str
+    group: str
+    higher_is_better: bool
+    description: str = ""
+    answer: Metric | None = None
+    reasoning: Metric | None = None
+
+    @property
+    def approximate(self) -> bool:
+        return self.name.endswith("-approx") or "approximate" in self.description.lower()
+
+
+@dataclass
+class BenchView:
+    """Everything one benchmark section shows, over all runs."""
+
+    name: str
+    slug: str
+    headline: list[Row] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[Row] = field(default_factory=list)
+    techniques: list[Row] = field(default_factory=list)
+    matrices: list[dict[str, Any]] = field(default_factory=list)
+    plots: list[tuple[str, str, Markup]] = field(default_factory=list)
+    approximate: bool = False
+
+
+def paired_rows(model: str, metrics: list[Metric]) -> list[Row]:
+    """Pair each (judge, name, group)'s answer and thinking metrics into one row."""
+    rows: dict[tuple[str, str, str], Row] = {}
+    for m in metrics:
+        row = rows.setdefault((m.judge, m.name, m.group), Row(model, m.judge, m.name, m.group, m.higher_is_better,
+                                                              m.description))
+        setattr(row, m.channel, m)
+    return list(rows.values())
+
+
+def _matrices(run: Run, bench: Bench) -> list[dict[str, Any]]:
+    tva = bench.summary.extra.get("thinking_vs_answer")
+    if not isinstance(tva, dict):
+        return []
+    out = []
+    for judge, table in tva.items():
+        if not isinstance(table, dict) or "counts" not in table:
+            continue
+        counts, shares = table.get("counts") or {}, table.get("shares") or {}
+        cells = {cell: (counts.get(cell, 0), shares.get(cell)) for cell in CELLS}
+        out.append({"model": run.label, "judge": judge, "n": table.get("n"), "cells": cells,
+                    "reflected_share": table.get("reflected_share"),
+                    "reflected_and_complied": table.get("reflected_and_complied"),
+                    "complied_given_reflected": table.get("complied_given_reflected"),
+                    "reflection_source": table.get("reflection_source"), "left_out": table.get("left_out") or {}})
+    return out
+
+
+def _run_info(run: Run, bench: Bench) -> dict[str, Any]:
+    s = bench.summary
+    notes = [{"text": note, "approximate": "approximate" in note.lower()} for note in s.notes]
+    return {"model": run.label, "summary_model": s.model, "n": s.n, "n_samples": s.n_samples, "truncated": s.truncated,
+            "errors": s.errors, "error_counts": s.error_counts, "unscored": s.unscored, "notes": notes,
+            "reasoning_present": s.reasoning_present, "judges": s.judges, "approximate": bench.approximate()}
+
+
+def bench_views(runs: list[Run]) -> list[BenchView]:
+    """One view per benchmark, each model's rows side by side."""
+    views = []
+    for index, name in enumerate(benchmark_names(runs)):
+        view = BenchView(name=name, slug=f"b{index}")
+        for run in runs:
+            bench = run.bench(name)
+            if bench is None:
+                continue
+            view.headline += paired_rows(run.label, bench.headline_metrics())
+            view.runs.append(_run_info(run, bench))
+            view.categories += paired_rows(run.label, bench.group_metrics(technique=False))
+            view.techniques += paired_rows(run.label, bench.group_metrics(technique=True))
+            view.matrices += _matrices(run, bench)
+            view.plots += [(run.label, title, svg) for title, svg in category_plots(bench.group_metrics(False))]
+            view.approximate = view.approximate or bench.approximate()
+        view.headline.sort(key=lambda r: (r.judge, r.name))
+        views.append(view)
+    return views
+
+
+def _category(value: Any) -> str:
+    if isinstance(value, list):
+        return " / ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def item_of(run: Run, bench: Bench, record: dict[str, Any]) -> dict[str, Any]:
+    """The browser's compact form of one results.jsonl record."""
+    judgements = []
+    for judge, by_channel in (record.get("judgements") or {}).items():
+        for channel, j in (by_channel or {}).items():
+            if not isinstance(j, dict):
+                continue
+            judgements.append({"judge": judge, "channel": channel, "label": j.get("label"), "score": j.get("score"),
+                               "unsafe": j.get("unsafe"), "raw": j.get("raw"), "why": j.get("unscored_reason"),
+                               "qv": bool(j.get("quoted_verdict")), "details": j.get("details") or {}})
+    return {"m": run.label, "b": bench.name, "id": str(record.get("id", "")), "s": record.get("sample_index", 0),
+            "c": _category(record.get("category")), "a": str(record.get("attack") or "none"),
+            "p": record.get("prompt") or "", "r": record.get("reasoning"), "ans": record.get("answer") or "",
+            "f": record.get("finish_reason"), "t": bool(record.get("truncated")), "e": record.get("error"),
+            "j": judgements}
+
+
+def items_of(runs: list[Run]) -> list[dict[str, Any]]:
+    return [item_of(run, bench, record) for run in runs for bench in run.benches for record in bench.records]
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities (which JSON.parse rejects) as None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def script_json(data: Any) -> str:
+    """JSON safe inside <script type="application/json">: <, >, & and U+2028/2029 as \\u escapes."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+    except ValueError:  # a NaN score somewhere
+        text = json.dumps(_finite(data), ensure_ascii=False, separators=(",", ":"), default=str)
+    for char, escaped in _JSON_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text
+
+
+def _asset(name: str) -> str:
+    return resources.files("thinksafe.report").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+def environment() -> jinja2.Environment:
+    """Jinja with autoescape on for everything, loading the package's templates."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("thinksafe.report", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}"
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{100 * v:.1f}%"
+    env.globals["channel_name"] = {"answer": "answer", "reasoning": "thinking"}
+    return env
+
+
+def render_report(runs: list[Run], title: str | None = None, page_size: int = PAGE_SIZE) -> str:
+    """The whole report as one HTML string (CSS, JS, SVG and data inline; no network)."""
+    items = items_of(runs)
+    views = bench_views(runs)
+    template = environment().get_template("report.html.jinja")
+    script = _asset("report.js")
+    if "</script" in script.lower():  # our own code; never data
+        raise RuntimeError("report.js must not contain </script")
+    return template.render(
+        title=title or "thinksafe report: " + ", ".join(run.label for run in runs), runs=runs, views=views,
+        n_items=len(items), items_json=Markup(script_json(items)), css=Markup(_asset("report.css")),
+        script=Markup(script), page_size=page_size, cells=CELLS,
+        approximate=any(v.approximate for v in views))
+
+
+def write_report(runs: list[Run], out: Path, title: str | None = None) -> Path:
+    """Render and write the report; returns the path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(runs, title), encoding="utf-8")
+    return out
+
+
+def render_compare(columns: list[tuple[str, str, str, str]], table: list[list[Any]], labels: list[str],
+                   baseline: str | None) -> str:
+    """The comparison table as one self-contained HTML page."""
+    from thinksafe.report.compare import NO_INTERVAL, column_title
+
+    template = environment().get_template("compare.html.jinja")
+    return template.render(titles=[column_title(c) for c in columns], rows=list(zip(labels, table)),
+                           baseline=baseline, css=Markup(_asset("report.css")), no_interval=NO_INTERVAL)
