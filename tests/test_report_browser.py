@@ -15,6 +15,8 @@ import pytest
 from test_report import HOSTILE, ZH_PROMPT, make_run
 
 CHROMIUM = os.environ.get("THINKSAFE_CHROMIUM", "/usr/bin/chromium")
+if not Path(CHROMIUM).exists() and os.environ.get("THINKSAFE_REQUIRE_BROWSER"):
+    raise RuntimeError(f"{CHROMIUM} is absent and THINKSAFE_REQUIRE_BROWSER is set (CI installs Debian's chromium)")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"{CHROMIUM} is absent (install Debian's `chromium` package to run browser tests)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
