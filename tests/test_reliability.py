@@ -112,3 +112,17 @@ def test_every_role_commits_each_finished_call_before_the_next_arrives(tmp_path)
     assert [count for _, _, count in seen[::2]] == [1, 2, 3, 4, 5]  # committed before the caller saw it
     asyncio.run(go())  # everything is stored now: no call reaches the backend
     assert Counting.calls == 5 and roles.calls() == {"judge": 5}
+
+
+def test_results_lines_survive_unicode_line_separators(tmp_path):
+    """A reply holding U+2028/U+2029 stays one record per line, even for str.splitlines readers."""
+    from thinksafe.pipeline import write_outputs
+    from thinksafe.schema import Completion, GenerationParams, Message, RunSummary, Sample, SampleResult
+
+    sample = Sample(id="s", benchmark="b", messages=[Message(role="user", content="q")])
+    results = [SampleResult(sample=sample, sample_index=k, generation_key=f"k{k}",
+                            completion=Completion(answer=f"one\u2028two\u2029three {k}")) for k in range(3)]
+    write_outputs(tmp_path, RunSummary(benchmark="b", model="m", judges=[], params=GenerationParams(), n=3, n_samples=1),
+                  results)
+    lines = (tmp_path / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and json.loads(lines[2])["answer"] == "one\u2028two\u2029three 2"

@@ -366,9 +366,16 @@ def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -
     out.mkdir(parents=True, exist_ok=True)
     with atomic_writer(out / "results.jsonl") as handle:
         for result in results:
-            handle.write(json.dumps(result_record(result), ensure_ascii=False) + "\n")
+            handle.write(jsonl_line(result_record(result)))
     with atomic_writer(out / "summary.json") as handle:
         handle.write(summary.model_dump_json(indent=2))
+
+
+def jsonl_line(record: dict) -> str:
+    """One JSON line, readable (UTF-8, not \\u-escaped), with U+2028/U+2029 escaped: readers that split
+    on every Unicode line break (str.splitlines) would otherwise cut a record in two."""
+    text = json.dumps(record, ensure_ascii=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 
 @contextmanager
