@@ -1,5 +1,7 @@
 """A real loopback HTTP server speaking the OpenAI chat and completions API, with scripted
-replies and injected faults (429 with Retry-After, 500, slow replies, dropped connections)."""
+replies and injected faults (429 with Retry-After, 500, slow replies, dropped connections,
+a body trickled one byte at a time, 200 replies with no answer in them, error bodies that echo
+the request headers)."""
 
 from __future__ import annotations
 
@@ -23,9 +25,19 @@ class Reply:
 
 @dataclass
 class Fault:
-    kind: str  # "429", "500", "drop", "slow"
-    retry_after: float | None = None
+    """One faulted attempt. Kinds:
+
+    "429" (with `retry_after`, sent as given: a number or an HTTP date string), "500", "drop"
+    (connection closed with no reply), "slow" (`delay_s` before the scripted reply), "trickle"
+    (headers, then the scripted reply's body one byte every `delay_s`), "null_content" (200, message
+    content null and no reasoning), "bad_json" (200, a body that is not JSON), "no_choices" (200,
+    `choices: []`), "echo_headers" (`status`, default 400, with the request headers in the error).
+    """
+
+    kind: str
+    retry_after: float | str | None = None
     delay_s: float = 0.0
+    status: int = 400
 
 
 Script = Callable[[dict[str, Any]], Reply]
@@ -80,17 +92,57 @@ class FakeOpenAIServer:
                         return
                     if fault.kind == "slow":
                         time.sleep(fault.delay_s)
-                    elif fault.kind == "429":
-                        extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                        self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, extra)
+                    elif fault.kind == "trickle":
+                        self._trickle(json.dumps(server._render(body, server.script(body))).encode(), fault.delay_s)
                         return
-                    elif fault.kind == "500":
-                        self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
+                    elif self._send_fault(fault, body):
                         return
                 reply = server.script(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self._send(200, server._render(body, reply))
+
+            def _send_fault(self, fault: Fault, body: dict[str, Any]) -> bool:
+                """Answer one of the one-shot faults; False for a kind this does not know."""
+                if fault.kind == "429":
+                    extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                    self._send(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, extra)
+                elif fault.kind == "500":
+                    self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
+                elif fault.kind == "null_content":
+                    self._send(200, server._render(body, Reply(content=None)))
+                elif fault.kind == "bad_json":
+                    self._send_raw(200, b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess')
+                elif fault.kind == "no_choices":
+                    self._send(200, {"id": "chatcmpl-1", "object": "chat.completion", "choices": []})
+                elif fault.kind == "echo_headers":
+                    echoed = str(self.headers)  # raw "Name: value" lines, Authorization included
+                    self._send(fault.status, {"error": {"message": f"bad request; you sent:\n{echoed}", "type": "invalid"}})
+                else:
+                    return False
+                return True
+
+            def _trickle(self, data: bytes, interval_s: float) -> None:
+                """A complete, valid reply, sent so slowly that only a total deadline stops it."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.flush()
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(interval_s)
+                except OSError:  # the client gave up; that is the point
+                    self.close_connection = True
+
+            def _send_raw(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()

@@ -22,10 +22,10 @@ class ModelOptions(BaseModel):
 
     base_url: str | None = None
     api_key_env: str | None = Field("OPENAI_API_KEY", description="variable holding the API key; None sends no key")
-    concurrency: int = 32
-    max_retries: int = 6
-    timeout_s: float = 600.0
-    batch_size: int = 16
+    concurrency: int = Field(32, ge=1, description="requests in flight (server backends)")
+    max_retries: int = Field(6, ge=0, description="retries with backoff before a request is recorded as failed")
+    timeout_s: float = Field(900.0, gt=0, description="deadline for each whole request attempt, in seconds")
+    batch_size: int = Field(16, ge=1, description="prompts per batch (in-process backends)")
     device: str | None = None
     markers: ThinkingMarkers = DEFAULT_MARKERS
 

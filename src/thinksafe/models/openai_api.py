@@ -5,19 +5,28 @@ through one aiohttp session with keep-alive connections: the openai SDK over htt
 3 ms of CPU per request on a 2-core machine, enough to make the client, not the server, the
 bottleneck at 64 requests in flight (README, Performance). Its retry policy is kept: 408, 409,
 429, 5xx, timeouts and dropped connections are retried with exponential backoff and jitter
-(0.5 s doubling to 8 s), honouring a Retry-After of up to 60 s; a request that still fails
-becomes a completion with ``error`` set, so it is stored and retried on the next run rather
-than dropped.
+(0.5 s doubling to 8 s). A Retry-After (seconds or an HTTP date) is honoured, clamped to
+MAX_RETRY_AFTER_S (60 s): a server asking for longer waits that long, then is asked again.
+A 200 reply that carries no answer is a server fault and retried the same way: a body that is
+not JSON, one with no choices, or a message whose content is null with no reasoning either
+(unless finish_reason is "length": thinking cut off before any text is a real reply).
+``ModelOptions.timeout_s`` is a deadline for each whole attempt (connect, send, read the full
+body), so a server that trickles its reply cannot hold a request forever. A request that still
+fails becomes a completion with ``error`` set, so it is stored and retried on the next run
+rather than dropped; that error passes through `thinksafe.secrets.redact` first, so an error
+body echoing the request headers never puts the API key into the store or a report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import os
 import random
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -25,11 +34,13 @@ import aiohttp
 from thinksafe.models.base import Model, ModelOptions, register_backend
 from thinksafe.reasoning import split_reasoning
 from thinksafe.schema import Completion, GenerationRequest
+from thinksafe.secrets import redact
 
 RETRY_STATUS = frozenset({408, 409, 429})
 INITIAL_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 8.0
-MAX_RETRY_AFTER_S = 60.0
+MAX_RETRY_AFTER_S = 60.0  # the longest Retry-After honoured; a longer one is clamped to this
+_sleep = asyncio.sleep  # every wait between attempts goes through here (tests record them)
 
 
 class APIError(Exception):
@@ -51,6 +62,10 @@ class APIConnectionError(APIError):
     """The connection failed or was dropped."""
 
 
+class APIReplyError(APIError):
+    """A 200 reply with no usable answer in it (not JSON, no choices, null content)."""
+
+
 def _reasoning_field(message: dict[str, Any]) -> str | None:
     """Servers name the separate thinking `reasoning_content` (DeepSeek, vLLM) or `reasoning`."""
     for name in ("reasoning_content", "reasoning"):
@@ -61,12 +76,44 @@ def _reasoning_field(message: dict[str, Any]) -> str | None:
 
 
 def _retry_after(headers: Any) -> float | None:
+    """Retry-After as seconds to wait (delta-seconds or an HTTP date), clamped to MAX_RETRY_AFTER_S."""
     value = headers.get("Retry-After")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
-    return seconds if seconds is not None and 0 <= seconds <= MAX_RETRY_AFTER_S else None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (email.utils.parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = max(seconds, 0.0)  # a date already past: retry now
+    if not 0 <= seconds < float("inf"):
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
+
+
+def _checked_reply(raw: bytes, chat: bool) -> dict[str, Any]:
+    """The parsed 200 reply, or APIReplyError when it holds no answer a retry might fix."""
+    try:
+        reply = json.loads(raw)
+    except ValueError as problem:
+        raise APIReplyError(f"server returned malformed JSON: {problem} ({len(raw)} bytes)") from None
+    if not isinstance(reply, dict):
+        raise APIReplyError(f"server returned malformed JSON: a {type(reply).__name__}, not an object")
+    choices = reply.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise APIReplyError("server reply has no choices")
+    choice = choices[0]
+    if choice.get("finish_reason") == "length":
+        return reply  # cut off by max_tokens: whatever is there (maybe nothing) is the real reply
+    if chat:
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        if message.get("content") is None and _reasoning_field(message) is None:
+            raise APIReplyError("server returned an empty reply (content null)")
+    elif choice.get("text") is None:
+        raise APIReplyError("server returned an empty reply (text null)")
+    return reply
 
 
 def _error_message(status: int, raw: bytes) -> str:
@@ -109,6 +156,7 @@ class OpenAIModel(Model):
         # a spec, a cache key, a log line or a report.
         # A role with no key variable (a judge on another host than the target's) sends none.
         api_key = (os.environ.get(options.api_key_env) if options.api_key_env else None) or "EMPTY"
+        self._secrets = (api_key,)  # masked in every error this backend records
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
@@ -121,7 +169,9 @@ class OpenAIModel(Model):
         """One session per event loop, with as many keep-alive connections as requests in flight."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session_loop is not loop or self._session.closed:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.options.timeout_s, sock_read=self.options.timeout_s)
+            # `total` is a deadline for each whole request: connect, send, and reading the full body
+            # (a sock_read timeout alone lets a server that trickles a byte a second hold it forever).
+            timeout = aiohttp.ClientTimeout(total=self.options.timeout_s, sock_connect=self.options.timeout_s)
             connector = aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
             self._session_loop = loop
@@ -142,7 +192,7 @@ class OpenAIModel(Model):
             try:
                 completion = await self._call(request)
             except Exception as error:  # noqa: BLE001 - any failure is recorded, never dropped
-                completion = Completion(error=f"{type(error).__name__}: {error}")
+                completion = Completion(error=redact(f"{type(error).__name__}: {error}", self._secrets))
             completion.latency_s = time.perf_counter() - started
             return index, completion
 
@@ -178,25 +228,35 @@ class OpenAIModel(Model):
         """POST with the retry policy; the parsed JSON reply, or an APIError."""
         url = self.base_url + path
         data = json.dumps(body).encode()
+        chat = path.endswith("/chat/completions")
         retries = self.options.max_retries
         for attempt in range(retries + 1):
             try:
-                async with self._client().post(url, data=data, headers=self._headers, proxy=self._proxy) as response:
-                    raw = await response.read()
-                    if response.status < 300:
-                        return json.loads(raw)
-                    error: APIError = APIStatusError(response.status, _error_message(response.status, raw),
-                                                     _retry_after(response.headers))
-                    retryable = response.status in RETRY_STATUS or response.status >= 500
+                return await self._attempt(url, data, chat)
+            except APIStatusError as problem:
+                error: APIError = problem
+                retryable = problem.status in RETRY_STATUS or problem.status >= 500
+            except APIReplyError as problem:
+                error, retryable = problem, True
             except asyncio.TimeoutError:
-                error, retryable = APITimeoutError(f"no reply within {self.options.timeout_s:g} s"), True
+                error, retryable = APITimeoutError(f"no complete reply within {self.options.timeout_s:g} s"), True
             except aiohttp.ClientError as problem:
                 error, retryable = APIConnectionError(f"{type(problem).__name__}: {problem}"), True
             if not retryable or attempt == retries:
                 raise error
             wait = getattr(error, "retry_after", None)
-            await asyncio.sleep(wait if wait is not None else backoff_s(attempt))
+            await _sleep(wait if wait is not None else backoff_s(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, url: str, data: bytes, chat: bool) -> dict[str, Any]:
+        """One POST, read to the end: the checked reply, or APIStatusError / APIReplyError."""
+        async with self._client().post(url, data=data, headers=self._headers, proxy=self._proxy) as response:
+            raw = await response.read()
+            if response.status < 300:
+                return _checked_reply(raw, chat)
+            # redacted before APIStatusError cuts the message short, which could split a key
+            message = redact(_error_message(response.status, raw), self._secrets)
+            raise APIStatusError(response.status, message, _retry_after(response.headers))
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
