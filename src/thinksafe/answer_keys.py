@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from thinksafe.data import DataError, cache_dir, sha256_of
+from thinksafe.data import DataError, RowError, cache_dir, csv_reason, one_line, parse_json, read_text, sha256_of
 
 LETTERS = "ABCDEFGH"
 
@@ -86,7 +87,7 @@ def to_letter(value: object, options: dict[str, str]) -> str | None:
     by_text = [letter for letter, option in options.items() if squash(option).rstrip("。.") == text.rstrip("。.")]
     if by_text:  # an option's own text ("4" among options "1".."4" is that option, not an index)
         return by_text[0] if len(by_text) == 1 else None
-    return to_letter(int(text), options) if text.isdigit() else None
+    return to_letter(int(text), options) if text.isdecimal() else None
 
 
 def _index(items: list[KeyItem]) -> dict[str, KeyItem]:
@@ -103,20 +104,37 @@ def read_key_rows(path: Path) -> dict[str, object]:
     if not path.exists():
         raise DataError(f"answer key {path} does not exist")
     if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(read_text(path), path)  # bad UTF-8 or JSON: RowError naming line and column
         if not isinstance(data, dict):
-            raise DataError(f"{path}: a JSON answer key is an object mapping id to letter")
+            raise DataError(f"{path}: a JSON answer key is an object mapping id to letter, got {type(data).__name__}")
         return {str(k): (v.get("answer") if isinstance(v, dict) else v) for k, v in data.items()}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    text = read_text(path, row_of=_key_row_at)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []  # the non-blank rows; row numbers below count them from 1
+    try:
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                rows.append(row)
+    except csv.Error as error:
+        raise RowError(path, len(rows) + 1, csv_reason(error, reader.line_num)) from None
+    first = 1
     if rows and [c.strip().lower() for c in rows[0][:2]] == ["id", "answer"]:
-        rows = rows[1:]
+        rows, first = rows[1:], 2
     out: dict[str, object] = {}
-    for line, row in enumerate(rows, start=1):
+    for line, row in enumerate(rows, start=first):
         if len(row) < 2:
-            raise DataError(f"{path}: row {line}: expected id,answer, got {row!r}")
-        out[row[0].strip()] = row[1].strip()
+            raise RowError(path, line, f"expected id,answer, got {one_line(repr(row), 120)}")
+        key = row[0].strip()
+        if key in out:
+            raise RowError(path, line, f"id {key!r} is given twice")
+        out[key] = row[1].strip()
     return out
+
+
+def _key_row_at(before: str) -> int:
+    """The non-blank CSV row (first = 1) that the end of `before` falls in."""
+    rows = [row for row in csv.reader(io.StringIO(before, newline="")) if row and any(c.strip() for c in row)]
+    return len(rows) + (1 if not before or before.endswith(("\n", "\r")) else 0) or 1
 
 
 def key_from_rows(raw: dict[str, object], items: list[KeyItem], source: str) -> AnswerKey:
@@ -163,7 +181,7 @@ def _parse_choices(value: object) -> list[str] | None:
     for parse in (json.loads, ast.literal_eval):
         try:
             parsed = parse(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         if isinstance(parsed, (list, tuple)):
             return [str(v) for v in parsed]
@@ -203,7 +221,10 @@ def verify_redbench(path: Path, items: list[KeyItem]) -> AnswerKey:
     """Row i must be item i (text, options) with an answer among its options; else KeyMismatch."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for a corrupt file
+        raise KeyMismatch(f"{path}: not a readable parquet file: {type(error).__name__}: {one_line(error)}") from error
     missing = {"prompt", "answer"} - set(table.column_names)
     if missing:
         raise KeyMismatch(f"{path}: columns {sorted(missing)} missing (has {table.column_names})")
@@ -255,7 +276,9 @@ def check_recorded_sha(spec: HubFile, path: Path) -> str:
     digest = sha256_of(path)
     ledger = _ledger(spec)
     if ledger.exists():
-        recorded = json.loads(ledger.read_text(encoding="utf-8"))
+        recorded = parse_json(read_text(ledger), ledger)
+        if not isinstance(recorded, dict) or not {"sha256", "recorded_at"} <= set(recorded):
+            raise DataError(f"{ledger}: not a sha256 record (delete it to record the key again)")
         if recorded["sha256"] != digest:
             raise KeyMismatch(
                 f"{spec.label} has sha256 {digest}, but {recorded['sha256']} was recorded on first fetch "

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from thinksafe.analysis.judge_agreement import BinaryStats, binary_stats, cohen_kappa
 from thinksafe.benchmarks.base import REFUSAL_LABELS, is_refusal
-from thinksafe.data import RowError
+from thinksafe.data import DataError, RowError, csv_reason
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, judge_names, make_judge
 from thinksafe.schema import Completion, Judgement, Message, Sample
 from thinksafe.store import Store, judgement_key, stable_hash
@@ -106,12 +106,17 @@ def _record_of_line(text: str, line: int) -> int:
 
 def decode(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
     """(text, encoding used, notes); RowError naming the row of the first undecodable byte."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file: {error.strerror or error}") from error
     tries = [encoding] if encoding else ["utf-8-sig", "cp1252"]
     error: UnicodeDecodeError | None = None
     for name in tries:
         try:
             text = raw.decode(name)
+        except LookupError:
+            raise DataError(f"{path}: unknown encoding {name!r}") from None
         except UnicodeDecodeError as failure:
             error = failure
             continue
@@ -124,16 +129,43 @@ def decode(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
     raise RowError(path, record, f"byte {raw[error.start]:#04x} at line {line} does not decode as {tried}; pass --encoding")
 
 
-def _reader(text: str, path: Path, required: tuple[str, ...]) -> csv.DictReader:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+class _Reader:
+    """Records of a CSV text (strict quoting: malformed quoting is a RowError naming the record)."""
+
+    def __init__(self, text: str, path: Path):
+        self.path = path
+        self.reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            self.fieldnames = next(self.reader, None)
+        except csv.Error as error:
+            raise RowError(path, 1, csv_reason(error, self.reader.line_num)) from None
+
+
+def _reader(text: str, path: Path, required: tuple[str, ...]) -> _Reader:
+    reader = _Reader(text, path)
     missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:
         raise RowError(path, 1, f"header lacks columns {missing} (has {reader.fieldnames})")
     return reader
 
 
-def _records(reader: csv.DictReader) -> Any:
-    for record, row in enumerate(reader, start=2):
+def _records(reader: _Reader) -> Any:
+    """(record number, row), the header being record 1; blank lines skipped."""
+    header = reader.fieldnames or []
+    record = 1
+    while True:
+        try:
+            fields = next(reader.reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise RowError(reader.path, record + 1, csv_reason(error, reader.reader.line_num)) from None
+        if not fields:
+            continue
+        record += 1
+        row = dict(zip(header, fields))
+        for name in header[len(fields):]:
+            row.setdefault(name, "")  # a short row: its missing fields are empty, as the checks below then say
         yield record, row
 
 
@@ -191,7 +223,7 @@ def load_data(
                 index = int(row["question"])
                 prompt = question_text[index]
             except (ValueError, KeyError) as error:
-                raise RowError(path, record, f"question must index the question list: {row['question']!r}") from error
+                raise RowError(path, record, f"question must index the question list: {row['question'][:80]!r}") from error
             if row["label"] not in {"0", "1"}:
                 raise RowError(path, record, f"label must be 0 or 1, got {row['label']!r}")
             if question_range is not None and not question_range[0] <= index <= question_range[1]:

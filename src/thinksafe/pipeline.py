@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import apply_attacks
-from thinksafe.benchmarks.base import Benchmark, get_benchmark, stratified_limit
+from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
@@ -312,7 +312,7 @@ async def evaluate_async(
     db = Store(store or default_store_path()) if own_store else store
     pool = models or ModelPool()
     try:
-        samples = stratified_limit(bench.load(DataResolver(data_dir)), limit, bench.stratum, seed)
+        samples = stratified_limit(load_samples(bench, DataResolver(data_dir)), limit, bench.stratum, seed)
         samples = apply_attacks(samples, attacks)
         run = Evaluation(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),

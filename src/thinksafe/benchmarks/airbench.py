@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
-from thinksafe.benchmarks.base import Benchmark, register_benchmark
+from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark
 from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded, reads_refusal, refused, speaks
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir, csv_rows, jsonl_rows
 from thinksafe.metrics import grouped_rates, rate
@@ -62,12 +62,17 @@ def read_table(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        numbered = list(enumerate(pq.read_table(path).to_pylist()))
+        try:
+            numbered = list(enumerate(pq.read_table(path).to_pylist()))
+        except Exception as error:  # noqa: BLE001 - pyarrow raises its own types for a corrupt file
+            raise DataError(f"{path}: not a readable parquet file: {type(error).__name__}: {error}") from error
     elif path.suffix == ".jsonl":
         numbered = jsonl_rows(path)
     else:
         numbered = csv_rows(path, ())
     for number, row in numbered:
+        if not isinstance(row, dict):
+            raise RowError(path, number, f"expected an object, got {type(row).__name__}")
         missing = [c for c in needed if not str(row.get(c) or "").strip()]
         if missing:
             raise RowError(path, number, f"empty or missing {missing}")
@@ -82,6 +87,7 @@ class AirBenchFiles:
             raise ValueError(f"airbench-2024 option source must be auto, official or sample, not {source!r}")
         self.data, self.source, self.revision = data, source, revision
         self.notes: list[str] = []
+        self.read: list[Path] = []  # the prompt files read, for messages
 
     def local_dirs(self) -> list[Path]:
         dirs = [cache_dir() / "airbench2024" / self.revision]
@@ -132,12 +138,14 @@ class AirBenchFiles:
             f"AIR-Bench 2024 official test split ({AIRBENCH_REPO}@{self.revision}) from {folder}; "
             f"sha256 of the files read: {json.dumps(digests, sort_keys=True)}"
         )
+        self.read = [*files, judge_file]
         rows = [row for path in files for row in read_table(path, (*CATEGORY_COLUMNS, "prompt"))]
         return rows, self.judge_prompts(judge_file), f"official@{self.revision}"
 
     def mirror(self) -> tuple[list[dict[str, str]], dict[str, str], str]:
         prompts = self.data.path(MIRROR_PROMPTS)
         judge = self.data.path(MIRROR_JUDGE)
+        self.read = [prompts, judge]
         self.notes.append(
             "AIR-Bench 2024: only the mirror's 154-prompt DERIVED subset was available; the full 5,694-prompt set is "
             f"the HF dataset {AIRBENCH_REPO} (default config, test split) at revision {self.revision}"
@@ -156,6 +164,10 @@ class AirBenchFiles:
 
 @register_benchmark
 class AirBench2024(Benchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="source", type="str", default="auto",
+                        help="auto (official files when found, else the mirror subset), official or sample"),
+    )
     name: ClassVar[str] = "airbench-2024"
     description: ClassVar[str] = "AIR-Bench 2024: 5,694 prompts in 314 regulation-based risk categories; refusal rate = 1 - mean judge score"
     default_judges: ClassVar[tuple[str, ...]] = ("airbench",)
@@ -169,7 +181,8 @@ class AirBench2024(Benchmark):
         for row in rows:
             cate = row["cate-idx"]
             if cate not in judges:
-                raise RowError(f"{AIRBENCH_REPO} test split", cate, "no judge prompt for this category")
+                where = ", ".join(str(p) for p in files.read) or f"{AIRBENCH_REPO} test split"
+                raise RowError(where, cate, "no judge prompt for this category")
             base = f"airbench-{cate}-{stable_hash(row['prompt'])[:10]}"
             sample_id, k = base, 1
             while sample_id in seen:

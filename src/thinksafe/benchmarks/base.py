@@ -4,12 +4,89 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel
 
 from thinksafe.data import DataFile, DataResolver
+from thinksafe.errors import OptionError
 from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Metric, Sample, SampleResult
+
+# ---------------------------------------------------------------- declared benchmark options
+
+
+class BenchmarkOption(BaseModel):
+    """One `--option KEY=VALUE` a benchmark reads; `thinksafe benchmarks NAME` lists them."""
+
+    name: str
+    type: Literal["str", "int", "float", "bool", "path"] = "str"
+    help: str = ""
+    default: str | None = None
+
+
+ALWAYS_ALLOWED_OPTIONS = frozenset({"judge_model"})  # set by the pipeline for every benchmark
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def check_option_value(option: BenchmarkOption, value: object, benchmark: str) -> None:
+    """Raise OptionError when `value` does not parse as the option's type (values stay strings)."""
+    text = str(value).strip()
+    try:
+        if option.type == "int":
+            int(text)
+        elif option.type == "float":
+            float(text)
+    except ValueError:
+        raise OptionError(
+            f"benchmark {benchmark!r} option {option.name!r} takes {'an' if option.type == 'int' else 'a'} {option.type}, got {value!r}"
+        ) from None
+    if option.type == "bool" and text.lower() not in _TRUE | _FALSE:
+        raise OptionError(f"benchmark {benchmark!r} option {option.name!r} takes true or false, got {value!r}")
+    if option.type == "path" and not text:
+        raise OptionError(f"benchmark {benchmark!r} option {option.name!r} takes a path, got an empty value")
+
+
+def check_options(cls: type[Benchmark], options: dict[str, object]) -> None:
+    """Unknown keys and badly typed values raise OptionError naming the key and the declared ones."""
+    declared = {o.name: o for o in cls.declared_options}
+    for key, value in options.items():
+        if key in ALWAYS_ALLOWED_OPTIONS:
+            continue
+        if key not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise OptionError(f"benchmark {cls.name!r} has no option {key!r}; its options: {known}")
+        check_option_value(declared[key], value, cls.name)
+
+
+def member_options(name: str, options: dict[str, str]) -> dict[str, str]:
+    """The part of a suite's options that member `name` declares (plus the always-allowed ones)."""
+    plugin_modules("thinksafe.benchmarks")
+    cls = _BENCHMARKS[name]
+    keep = {o.name for o in getattr(cls, "declared_options", ())} | ALWAYS_ALLOWED_OPTIONS
+    return {k: v for k, v in options.items() if k in keep}
+
+
+_SUITE_KEYS: ContextVar[frozenset[str]] = ContextVar("thinksafe_suite_option_keys", default=frozenset())
+
+
+@contextmanager
+def suite_option_scope(keys: frozenset[str] | set[str]) -> Iterator[None]:
+    """While a suite runs: option keys checked against the suite as a whole, which `get_benchmark`
+    drops for a member that does not declare them (the suite passes one option set to every member)."""
+    token = _SUITE_KEYS.set(frozenset(keys))
+    try:
+        yield
+    finally:
+        _SUITE_KEYS.reset(token)
+
+
+# ---------------------------------------------------------------- end of declared benchmark options
+
 
 REFUSAL_LABELS = frozenset({"refusal", "full_refusal", "partial_refusal"})
 
@@ -24,6 +101,7 @@ class Benchmark(abc.ABC):
     files: ClassVar[tuple[DataFile, ...]] = ()
     default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
     headline: ClassVar[str | tuple[str, ...] | None] = None  # metrics a suite table shows (None: all)
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = ()  # the `--option` keys it reads (get_benchmark checks)
 
     def __init__(self, **options: str) -> None:
         """Options from the command line (`--answer-key`, `--victim-model`, `--option k=v`)."""
@@ -84,7 +162,14 @@ def get_benchmark(name: str, **options: str) -> Benchmark:
     plugin_modules("thinksafe.benchmarks")
     if name not in _BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_BENCHMARKS))}")
-    return _BENCHMARKS[name](**options)
+    factory = _BENCHMARKS[name]
+    if isinstance(factory, type) and issubclass(factory, Benchmark):
+        scoped = _SUITE_KEYS.get()
+        if scoped:
+            declared = {o.name for o in factory.declared_options}
+            options = {k: v for k, v in options.items() if k not in scoped or k in declared or k in ALWAYS_ALLOWED_OPTIONS}
+        check_options(factory, options)
+    return factory(**options)
 
 
 def stratified_limit(samples: list[Sample], limit: int | None, stratum: Callable[[Sample], str], seed: int = 0) -> list[Sample]:
@@ -107,3 +192,32 @@ def stratified_limit(samples: list[Sample], limit: int | None, stratum: Callable
                 chosen.append(groups[key][depth])
         depth += 1
     return [samples[i] for i in sorted(chosen)]
+
+
+# ---------------------------------------------------------------- loading with checked ids
+
+
+def check_unique_ids(samples: list[Sample], source: str) -> list[Sample]:
+    """`samples` unchanged when their ids are unique (and non-empty); else a DataError naming the
+    duplicated ids and `source` (the benchmark and its files)."""
+    from collections import Counter
+
+    from thinksafe.data import DataError, one_line
+
+    counts = Counter(s.id for s in samples)
+    empty = counts.get("", 0)
+    if empty:
+        raise DataError(f"{source}: {empty} sample(s) have an empty id")
+    duplicated = [(sample_id, n) for sample_id, n in counts.items() if n > 1]
+    if duplicated:
+        shown = ", ".join(f"{sample_id!r} ({n} times)" for sample_id, n in duplicated[:5])
+        more = f" and {len(duplicated) - 5} more" if len(duplicated) > 5 else ""
+        raise DataError(one_line(f"{source}: {len(duplicated)} duplicated sample id(s): {shown}{more}", limit=600))
+    return samples
+
+
+def load_samples(benchmark: Benchmark, resolver: DataResolver) -> list[Sample]:
+    """`benchmark.load(resolver)`, its sample ids checked to be unique (DataError naming them and the files)."""
+    samples = benchmark.load(resolver)
+    names = ", ".join(f"{f.benchmark}/{f.name}" for f in type(benchmark).files)
+    return check_unique_ids(samples, f"{benchmark.name} ({names})" if names else benchmark.name)

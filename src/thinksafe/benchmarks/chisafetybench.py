@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from thinksafe.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
-from thinksafe.benchmarks.base import Benchmark, Suite, is_refusal, register_benchmark, register_suite
+from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, Suite, is_refusal, register_benchmark, register_suite
 from thinksafe.benchmarks.chisafety_taxonomy import TaxonomyError, normalise
 from thinksafe.benchmarks.mcq import MCQBenchmark, parse_options
-from thinksafe.data import DataFile, DataResolver, RowError, read_json
+from thinksafe.data import DataFile, DataResolver, RowError, claim_id, read_json, row_context
 from thinksafe.judges.chisafety import FALLBACK_JUDGE, LLM_JUDGE, degree_of
 from thinksafe.metrics import bootstrap_mean, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
@@ -70,6 +70,10 @@ def _grouped_infos(path: Path, data: Any) -> list[tuple[str, int, dict]]:
 
 @register_benchmark
 class ChiSafetyMCQ(MCQBenchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="answer_key", type="path", default=None,
+                        help="answer key file (JSON id->letter, or CSV id,answer); none disables the hub key (--answer-key)"),
+    )
     name: ClassVar[str] = "chisafetybench-mcq"
     description: ClassVar[str] = "CHiSafetyBench risk identification: 1,567 Chinese MCQs, 5 areas, 31 categories (ACC)"
     files: ClassVar[tuple[DataFile, ...]] = (MCQ_JSON,)
@@ -79,37 +83,39 @@ class ChiSafetyMCQ(MCQBenchmark):
         path = data.path(MCQ_JSON)
         samples: list[Sample] = []
         malformed: list[str] = []
+        seen: dict[str, int | str] = {}
         for area_spelling, position, info in _grouped_infos(path, read_json(path)):
             row = f"item id {info['id']}"
             try:
                 area, category = normalise(str(info["category"]), str(area_spelling))
             except TaxonomyError as error:
                 raise RowError(path, row, str(error)) from error
+            sample_id = claim_id(seen, info["id"], path, row)
             question = str(info["question"])
             parsed = parse_options(question)
             problem = "no options found in the question text" if parsed is None else parsed.malformed
             if problem:
                 malformed.append(f"id {info['id']}: {problem}")
-            samples.append(
-                Sample(
-                    id=str(info["id"]),
-                    benchmark=self.name,
-                    messages=[Message(role="user", content=MCQ_INSTRUCTION.format(question=question))],
-                    category=[area, category],
-                    metadata={
-                        "upstream_id": info["id"], "question": question, "stem": parsed.stem if parsed else question,
-                        "options": parsed.options if parsed else {}, "malformed": problem,
-                        "file_area": area_spelling, "file_category": info["category"],
-                    },
-                )
-            )
-        if len({s.id for s in samples}) != len(samples):
-            raise RowError(path, "ids", "item ids are not unique")
+            with row_context(path, row):
+                samples.append(self._sample(sample_id, question, parsed, problem, info, area, category, area_spelling))
         if malformed:
             self.load_notes.append(
                 f"{len(malformed)} malformed item(s) in {MCQ_JSON.name}, kept and reported: " + "; ".join(malformed)
             )
         return self._apply_key(samples, data)
+
+    def _sample(self, sample_id, question, parsed, problem, info, area, category, area_spelling) -> Sample:
+        return Sample(
+            id=sample_id,
+            benchmark=self.name,
+            messages=[Message(role="user", content=MCQ_INSTRUCTION.format(question=question))],
+            category=[area, category],
+            metadata={
+                "upstream_id": info["id"], "question": question, "stem": parsed.stem if parsed else question,
+                "options": parsed.options if parsed else {}, "malformed": problem,
+                "file_area": area_spelling, "file_category": info["category"],
+            },
+        )
 
     def _apply_key(self, samples: list[Sample], data: DataResolver) -> list[Sample]:
         items = key_items(samples)
@@ -148,6 +154,8 @@ def _history_messages(path: Path, number: int, row: dict) -> list[Message]:
     expected = ["system"] + ["user", "assistant"] * ((len(history) - 1) // 2)
     if roles != expected or len(history) % 2 == 0:
         raise RowError(path, number, f"history must be system, then user/assistant pairs; got roles {roles}")
+    if any("content" not in turn for turn in history):
+        raise RowError(path, number, "a history turn has no content")
     return [Message(role=t["role"], content=str(t["content"])) for t in history] + [Message(role="user", content=str(row["input"]))]
 
 
@@ -171,22 +179,21 @@ class ChiSafetyQA(Benchmark):
 
     def _single_turn(self, data: DataResolver) -> list[Sample]:
         path = data.path(SINGLE_TURN_JSON)
-        samples = []
+        samples, seen = [], {}
         for _, _, info in _grouped_infos(path, read_json(path)):
+            row = f"item id {info['id']}"
             try:
                 area, category = normalise(str(info["category"]))
             except TaxonomyError as error:
-                raise RowError(path, f"item id {info['id']}", str(error)) from error
-            samples.append(
-                Sample(
-                    id=f"s{info['id']}", benchmark=self.name,
+                raise RowError(path, row, str(error)) from error
+            sample_id = claim_id(seen, info["id"], path, row, prefix="s")
+            with row_context(path, row):
+                samples.append(Sample(
+                    id=sample_id, benchmark=self.name,
                     messages=[Message(role="user", content=str(info["question"]))],
                     category=[area, category],
                     metadata={"setting": SINGLE_TURN, "harmful": True, "upstream_id": info["id"], "file_category": info["category"]},
-                )
-            )
-        if len({s.id for s in samples}) != len(samples):
-            raise RowError(path, "ids", "item ids are not unique")
+                ))
         return samples
 
     def _with_history(self, data: DataResolver) -> list[Sample]:
@@ -202,14 +209,13 @@ class ChiSafetyQA(Benchmark):
                 area, category = normalise(str(row["sub_category"]), str(row["category"]))
             except TaxonomyError as error:
                 raise RowError(path, number, str(error)) from error
-            samples.append(
-                Sample(
+            with row_context(path, number):
+                samples.append(Sample(
                     id=f"h{number}", benchmark=self.name, messages=_history_messages(path, number, row),
                     category=[area, category],
                     metadata={"setting": WITH_HISTORY, "harmful": True, "turns": len(row["history"]) // 2,
                               "file_area": row["category"], "file_category": row["sub_category"]},
-                )
-            )
+                ))
         return samples
 
     def stratum(self, sample: Sample) -> str:

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, Field
 
-from thinksafe.benchmarks.base import Benchmark, register_benchmark, stratified_limit
+from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark, stratified_limit
 from thinksafe.benchmarks.cyberseceval import cse_file, read_rows
 from thinksafe.benchmarks.r1_common import reads_refusal, refused, speaks
-from thinksafe.data import DataFile, DataResolver
+from thinksafe.data import DataFile, DataResolver, claim_id, row_context
 from thinksafe.judges.llm import load_rubric
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Message, Metric, Sample, SampleResult
@@ -59,7 +59,7 @@ def profile_text(value: str) -> str:
     """The profile as readable lines (the file stores a Python literal); unchanged if it is not one."""
     try:
         parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return value
 
     def render(item, indent: str = "") -> list[str]:
@@ -146,6 +146,14 @@ def _stops(completion: Completion) -> bool:
 
 @register_benchmark
 class CSEPhishing(Benchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="victim_model", type="str", default=None,
+                        help="model spec playing the victim (--victim-model; default: the judge model)"),
+        BenchmarkOption(name="turns", type="int", default=str(MAX_TURNS), help="attacker messages after the opening one"),
+        BenchmarkOption(name="platform", type="str", default="SMS", help="the messaging platform named to the attacker"),
+        BenchmarkOption(name="sample_size", type="str", default=str(DEFAULT_SAMPLE_SIZE),
+                        help="a seeded stratified sample of N challenges; all (or 0) for every one"),
+    )
     name: ClassVar[str] = "cse-phishing"
     description: ClassVar[str] = "CyberSecEval multi-turn spear phishing: the model attacks a simulated victim; refusal rate, skill 0-5"
     files: ClassVar[tuple[DataFile, ...]] = (PHISHING,)
@@ -170,15 +178,16 @@ class CSEPhishing(Benchmark):
         path = data.path(PHISHING)
         platform = self.options.get("platform", "SMS")
         system = load_rubric("cse_phishing_attacker")
-        samples, empty = [], 0
+        samples, empty, seen = [], 0, {}
         for index, row in enumerate(read_rows(path, ("goal",))):
             goal = row["goal"]
             if not str(row.get("target_profile") or "").strip():
                 empty += 1  # the pinned file has a few challenges without a profile: no victim can be played
                 continue
-            samples.append(
-                Sample(
-                    id=f"cse-phishing-{row.get('prompt_id', index)}",
+            sample_id = claim_id(seen, row.get("prompt_id", index), path, index, prefix="cse-phishing-")
+            with row_context(path, index):
+                samples.append(Sample(
+                    id=sample_id,
                     benchmark=self.name,
                     messages=[
                         Message(role="system", content=system.format(platform=platform, max_turns=self.turns,
@@ -187,8 +196,7 @@ class CSEPhishing(Benchmark):
                     ],
                     category=[GOALS.get(goal, goal)],
                     metadata={"harmful": True, "goal": goal, "platform": platform, "target_profile": row["target_profile"]},
-                )
-            )
+                ))
         self.load_notes = [f"{empty} challenges without a target_profile are left out"] if empty else []
         size = self.options.get("sample_size", str(DEFAULT_SAMPLE_SIZE))
         limit = None if size in {"all", "0"} else int(size)

@@ -21,9 +21,9 @@ import ast
 from pathlib import Path
 from typing import Any, ClassVar
 
-from thinksafe.benchmarks.base import Benchmark, register_benchmark
+from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark
 from thinksafe.benchmarks.r1_common import has_unsafe_reading, macro_rate, reads_refusal, refused, speaks
-from thinksafe.data import DataFile, DataResolver, RowError, read_json
+from thinksafe.data import DataFile, DataResolver, RowError, read_json, row_context
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -58,8 +58,21 @@ def read_rows(path: Path, needed: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
+def build_samples(path: Path, numbered, make) -> list[Sample]:
+    """`make(index, row)` for each (index, row); a row of the wrong shape or types is a RowError naming it."""
+    out = []
+    for index, row in numbered:
+        with row_context(path, index):
+            out.append(make(index, row))
+    return out
+
+
 @register_benchmark
 class CSEMitre(Benchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="expansion_model", type="str", default=None,
+                        help="model spec for the expansion step (--expansion-model; default: the judge model)"),
+    )
     name: ClassVar[str] = "cse-mitre"
     description: ClassVar[str] = "CyberSecEval MITRE: ATT&CK prompts (977 of the base file's 1,000 have one); benign percentage"
     files: ClassVar[tuple[DataFile, ...]] = (MITRE,)
@@ -73,16 +86,13 @@ class CSEMitre(Benchmark):
         if len(kept) < len(rows):
             # The pinned non-augmented base file has rows whose user_prompt is absent; they cannot be asked.
             self.load_notes = [f"{len(rows) - len(kept)} of {len(rows)} rows of {path.name} have no user_prompt and are left out"]
-        return [
-            Sample(
-                id=f"cse-mitre-{i}",
-                benchmark=self.name,
-                messages=[Message(role="system", content=row["system_prompt"]), Message(role="user", content=row["user_prompt"])],
-                category=[row["category"]],
-                metadata={"harmful": True},
-            )
-            for i, row in kept
-        ]
+        return build_samples(path, kept, lambda i, row: Sample(
+            id=f"cse-mitre-{i}",
+            benchmark=self.name,
+            messages=[Message(role="system", content=row["system_prompt"]), Message(role="user", content=row["user_prompt"])],
+            category=[row["category"]],
+            metadata={"harmful": True},
+        ))
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         common = dict(judge=judge, channel=channel)
@@ -110,16 +120,13 @@ class CSEMitreFRR(Benchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(MITRE_FRR)
-        return [
-            Sample(
-                id=f"cse-mitre-frr-{i}",
-                benchmark=self.name,
-                messages=[Message(role="user", content=row["mutated_prompt"])],
-                category=[row.get("attack_type") or "benign"],
-                metadata={"harmful": False},
-            )
-            for i, row in enumerate(read_rows(path, ("mutated_prompt",)))
-        ]
+        return build_samples(path, enumerate(read_rows(path, ("mutated_prompt",))), lambda i, row: Sample(
+            id=f"cse-mitre-frr-{i}",
+            benchmark=self.name,
+            messages=[Message(role="user", content=row["mutated_prompt"])],
+            category=[row.get("attack_type") or "benign"],
+            metadata={"harmful": False},
+        ))
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         if not reads_refusal(judge):
@@ -135,7 +142,7 @@ def attack_types(value: Any, path: Path, index: int) -> list[str]:
     else:
         try:
             found = ast.literal_eval(str(value))
-        except (ValueError, SyntaxError) as error:
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as error:
             raise RowError(path, index, f"attack_type {value!r} is not a list") from error
     if not isinstance(found, list) or not found or not all(isinstance(t, str) and t for t in found):
         raise RowError(path, index, f"attack_type {value!r} is not a non-empty list of names")
@@ -152,16 +159,13 @@ class CSEInterpreter(Benchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(INTERPRETER)
-        return [
-            Sample(
-                id=f"cse-interpreter-{i}",
-                benchmark=self.name,
-                messages=[Message(role="user", content=row["mutated_prompt"])],
-                category=attack_types(row["attack_type"], path, i),
-                metadata={"harmful": True},
-            )
-            for i, row in enumerate(read_rows(path, ("mutated_prompt", "attack_type")))
-        ]
+        return build_samples(path, enumerate(read_rows(path, ("mutated_prompt", "attack_type"))), lambda i, row: Sample(
+            id=f"cse-interpreter-{i}",
+            benchmark=self.name,
+            messages=[Message(role="user", content=row["mutated_prompt"])],
+            category=attack_types(row["attack_type"], path, i),
+            metadata={"harmful": True},
+        ))
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0]
@@ -201,17 +205,14 @@ class CSEPromptInjection(Benchmark):
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(PROMPT_INJECTION)
         needed = ("test_case_prompt", "user_input", "judge_question", *self.FIELDS)
-        return [
-            Sample(
-                id=f"cse-prompt-injection-{i}",
-                benchmark=self.name,
-                messages=[Message(role="system", content=row["test_case_prompt"]), Message(role="user", content=row["user_input"])],
-                category=[row[f] for f in self.FIELDS],
-                target=row["judge_question"],
-                metadata={"harmful": True, "speaking_language": row.get("speaking_language")},
-            )
-            for i, row in enumerate(read_rows(path, needed))
-        ]
+        return build_samples(path, enumerate(read_rows(path, needed)), lambda i, row: Sample(
+            id=f"cse-prompt-injection-{i}",
+            benchmark=self.name,
+            messages=[Message(role="system", content=row["test_case_prompt"]), Message(role="user", content=row["user_input"])],
+            category=[row[f] for f in self.FIELDS],
+            target=row["judge_question"],
+            metadata={"harmful": True, "speaking_language": row.get("speaking_language")},
+        ))
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[2]

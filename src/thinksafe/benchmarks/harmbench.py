@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from thinksafe.benchmarks.base import register_benchmark
+from thinksafe.benchmarks.base import BenchmarkOption, register_benchmark
 from thinksafe.benchmarks.harm_metrics import HarmBenchmark
-from thinksafe.data import DataFile, DataResolver, RowError, csv_rows
+from thinksafe.data import DataFile, DataResolver, RowError, claim_id, csv_rows
 from thinksafe.schema import Message, Sample, SampleResult
 
 BASE = "https://raw.githubusercontent.com/busycalibrating/AdversariaLLM/f970939/data/behavior_datasets/"
@@ -46,6 +46,9 @@ def behavior_prompt(behavior: str, context: str | None) -> str:
 
 @register_benchmark
 class HarmBench(HarmBenchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="split", type="str", default="all", help="one of: " + ", ".join(sorted(SPLITS))),
+    )
     name: ClassVar[str] = "harmbench"
     description: ClassVar[str] = "HarmBench: 300 standard + contextual text behaviors (copyright left out)"
     files: ClassVar[tuple[DataFile, ...]] = tuple(SPLITS.values())
@@ -59,7 +62,7 @@ class HarmBench(HarmBenchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(SPLITS[self.split()])
-        samples = []
+        samples, seen = [], {}
         for line, row in csv_rows(path, COLUMNS):
             kind = row["FunctionalCategory"]
             if kind == "copyright":
@@ -72,7 +75,7 @@ class HarmBench(HarmBenchmark):
             prompt = behavior_prompt(row["Behavior"], context)
             samples.append(
                 Sample(
-                    id=f"harmbench-{row['BehaviorID']}",
+                    id=claim_id(seen, row["BehaviorID"], path, line, prefix="harmbench-"),
                     benchmark=self.name,
                     messages=[Message(role="user", content=prompt)],
                     category=[row["SemanticCategory"], kind],

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.harm_metrics import HarmBenchmark
-from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows
+from thinksafe.data import DataError, DataFile, DataResolver, RowError, claim_id, csv_rows
 from thinksafe.schema import Message, Sample
 
 JBB_MIRROR_CSV = DataFile(
@@ -54,13 +54,13 @@ class JailbreakBench(HarmBenchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = resolve(data)
-        samples = []
+        samples, seen = [], {}
         for line, row in csv_rows(path, COLUMNS):
             if not row["Goal"].strip() or not row["Category"].strip() or not row["Index"].strip():
                 raise RowError(path, line, f"needs an Index, a Goal and a Category, got {row!r}")
             samples.append(
                 Sample(
-                    id=f"jbb-{row['Index'].strip()}",
+                    id=claim_id(seen, row["Index"], path, line, prefix="jbb-"),
                     benchmark=self.name,
                     messages=[Message(role="user", content=row["Goal"])],
                     category=[row["Category"].strip()],

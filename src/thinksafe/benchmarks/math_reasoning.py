@@ -19,7 +19,7 @@ import abc
 from typing import Any, ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
-from thinksafe.data import DataFile, DataResolver, RowError, jsonl_rows
+from thinksafe.data import ROW_FAILURES, DataFile, DataResolver, RowError, claim_id, jsonl_rows
 from thinksafe.metrics import bootstrap_mean
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -121,22 +121,25 @@ class MathBenchmark(Benchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(self.file)
-        samples = []
+        samples, seen = [], {}
         for line_no, raw in jsonl_rows(path, self.required):
             try:
                 item_id, problem, reference, category = self.row(line_no, raw)
-            except (KeyError, IndexError, ValueError, TypeError) as error:
-                raise RowError(path, line_no, f"cannot read the row: {error}") from error
-            samples.append(
-                Sample(
-                    id=f"{self.name}-{item_id}",
-                    benchmark=self.name,
-                    messages=[Message(role="user", content=math_prompt(problem, self.chinese))],
-                    category=category,
-                    target=reference,
-                    metadata={"harmful": False, "problem": problem},
+                sample_id = claim_id(seen, item_id, path, line_no, prefix=f"{self.name}-")
+                samples.append(
+                    Sample(
+                        id=sample_id,
+                        benchmark=self.name,
+                        messages=[Message(role="user", content=math_prompt(problem, self.chinese))],
+                        category=category,
+                        target=reference,
+                        metadata={"harmful": False, "problem": problem},
+                    )
                 )
-            )
+            except RowError:
+                raise
+            except ROW_FAILURES as error:
+                raise RowError(path, line_no, f"cannot read the row: {error}") from error
         return samples
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from thinksafe.benchmarks.base import register_benchmark
 from thinksafe.benchmarks.mcq import MCQBenchmark, format_options, options_from_list
-from thinksafe.data import DataFile, DataResolver, RowError, read_json
+from thinksafe.data import DataFile, DataResolver, RowError, claim_id, read_json, row_context
 from thinksafe.schema import Message, Sample
 
 _BASE = "https://raw.githubusercontent.com/thu-coai/SafetyBench/960833692a1ec82b191ff3e902daca7993c35cc1/opensource_data/"
@@ -45,29 +45,34 @@ class SafetyBenchZh(MCQBenchmark):
         self.load_notes, self.keyed = [], 0  # a second load starts afresh
         path, key_path = data.path(QUESTIONS), data.path(ANSWERS)
         rows, answers = read_json(path), read_json(key_path)
-        if not isinstance(rows, list) or not isinstance(answers, dict):
-            raise RowError(path, 0, "expected a list of questions and an object of answers")
-        samples = []
+        if not isinstance(rows, list):
+            raise RowError(path, 0, f"expected a JSON list of questions, got {type(rows).__name__}")
+        if not isinstance(answers, dict):
+            raise RowError(key_path, 0, f"expected a JSON object of answers, got {type(answers).__name__}")
+        samples, seen = [], {}
         for number, row in enumerate(rows, start=1):
             if not isinstance(row, dict) or not {"id", "question", "options", "category"} <= set(row):
                 raise RowError(path, number, f"needs id, question, options and category, got {row!r}")
+            if not isinstance(row["options"], list):
+                raise RowError(path, number, f"options must be a list, got {row['options']!r}")
             options = options_from_list(row["options"])
             if not 2 <= len(options) <= 4 or not all(options.values()):
                 raise RowError(path, number, f"needs 2 to 4 non-empty options, got {row['options']!r}")
             entry = answers.get(str(row["id"]))
             answer = entry.get("answer") if isinstance(entry, dict) else None
-            if not isinstance(answer, int) or not 0 <= answer < len(options):
+            if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(options):
                 raise RowError(key_path, str(row["id"]), f"answer {answer!r} is not an index into {len(options)} options")
-            samples.append(
-                Sample(
-                    id=str(row["id"]), benchmark=self.name,
-                    messages=[Message(role="user", content=INSTRUCTION.format(question=row["question"], options=format_options(options)))],
-                    category=[str(row["category"])], target="ABCD"[answer],
-                    metadata={"options": options},
-                )
-            )
-        if len({s.id for s in samples}) != len(samples):
-            raise RowError(path, "ids", "question ids are not unique")
+            sample_id = claim_id(seen, row["id"], path, number)
+            with row_context(path, number):
+                samples.append(self._sample(sample_id, row, options, answer))
         self.keyed = len(samples)
         self.load_notes.append(f"answer key: {ANSWERS.url} (sha256 {ANSWERS.sha256}), published by the authors")
         return samples
+
+    def _sample(self, sample_id: str, row: dict, options: dict[str, str], answer: int) -> Sample:
+        return Sample(
+            id=sample_id, benchmark=self.name,
+            messages=[Message(role="user", content=INSTRUCTION.format(question=row["question"], options=format_options(options)))],
+            category=[str(row["category"])], target="ABCD"[answer],
+            metadata={"options": options},
+        )

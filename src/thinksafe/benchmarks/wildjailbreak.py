@@ -19,7 +19,7 @@ import csv
 import sys
 from typing import ClassVar
 
-from thinksafe.benchmarks.base import Benchmark, register_benchmark
+from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark
 from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded, has_unsafe_reading, reads_refusal, refused
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir, csv_rows
 from thinksafe.metrics import grouped_rates, rate
@@ -92,6 +92,9 @@ class WildJailbreak(Benchmark):
 
 @register_benchmark
 class WildGuardTest(Benchmark):
+    declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
+        BenchmarkOption(name="revision", type="str", default="main", help="revision of allenai/wildguardmix to fetch"),
+    )
     name: ClassVar[str] = "wildguardtest"
     description: ClassVar[str] = "WildGuardTest prompts (gated HF allenai/wildguardmix; needs HF_TOKEN or a local file): ASR and over-refusal"
     default_judges: ClassVar[tuple[str, ...]] = ("harmful-compliance",)

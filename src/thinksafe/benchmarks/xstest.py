@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, is_refusal, register_benchmark
-from thinksafe.data import DataFile, DataResolver, RowError, csv_rows
+from thinksafe.data import DataFile, DataResolver, RowError, claim_id, csv_rows
 from thinksafe.metrics import grouped_rates, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
 
@@ -33,13 +33,13 @@ class XSTest(Benchmark):
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(XSTEST_CSV)
-        samples = []
+        samples, seen = [], {}
         for line, row in csv_rows(path, COLUMNS):
             if not row["prompt"] or row["label"] not in {"safe", "unsafe"} or not row["type"]:
                 raise RowError(path, line, f"needs a prompt, a type and label safe/unsafe, got {row!r}")
             samples.append(
                 Sample(
-                    id=f"xstest-{row['id']}",
+                    id=claim_id(seen, row["id"], path, line, prefix="xstest-"),
                     benchmark=self.name,
                     messages=[Message(role="user", content=row["prompt"])],
                     category=[row["label"], row["type"]],
