@@ -179,9 +179,10 @@ def test_generation_errors_are_stored_and_retried_next_run(tmp_path):
         out = tmp_path / "e"
         result = runner.invoke(app, ["eval", "--model", spec, "--benchmark", "xstest", "--limit", "5", "--out", str(out), "--no-progress",
                                      "--max-retries", "1"])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1, result.output  # items ended in an error: never a silent success
         summary = json.loads((out / "summary.json").read_text())
         assert summary["errors"] == 5 and summary["unscored"]["refusal-rules"]["answer"] == 5
+        assert summary["error_counts"] == {"APIStatusError: HTTP 500: internal error": 5}
         server.faults = {}
         state["fail"] = False
         run_cli("--model", spec, "--benchmark", "xstest", "--limit", "5", "--out", str(out))

@@ -18,8 +18,9 @@ from thinksafe.enhance.compare import HeldOut, compare_benchmark, verdict_of
 from thinksafe.judges.guidance import grade_text
 from thinksafe.enhance.pools import chisafetybench_items, load_pool, stratified_half
 from thinksafe.enhance.sft_format import IGNORE, encode_record
-from thinksafe.enhance.split import fingerprint, remove_overlaps, seeded_split
+from thinksafe.enhance.split import remove_overlaps, seeded_split
 from thinksafe.text import letters_and_digits as normalise_text
+from thinksafe.text import prompt_fingerprint as fingerprint
 from thinksafe.metrics import rate
 from thinksafe.schema import Completion, Judgement, Message, Sample, SampleResult
 

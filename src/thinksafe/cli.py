@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from thinksafe.commands import fail, print_error, user_errors
+from thinksafe.errors import ArgumentError, OptionError
 from thinksafe.schema import GenerationParams, RunSummary, SuiteSummary
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Safety evaluation for reasoning models.")
 console = Console()
 err_console = Console(stderr=True)
 
+DEFAULT_TIMEOUT_S = 900.0  # total per request: a reasoning model may think for many minutes
+ERRORS_SHOWN = 5  # distinct errors printed after a run
 CPU_BUDGET_LIMIT = 40
 CPU_BUDGET_SUITE_LIMIT = 16  # per member benchmark
 CPU_BUDGET_TOKENS = 768
@@ -42,6 +48,7 @@ def eval_command(
     api_key_env: Annotated[str, typer.Option(help="environment variable holding the API key")] = "OPENAI_API_KEY",
     concurrency: Annotated[int, typer.Option(help="requests in flight for server backends")] = 32,
     max_retries: Annotated[int, typer.Option(help="retries (exponential backoff) before a request is recorded as failed")] = 6,
+    timeout: Annotated[float, typer.Option(help="seconds one request may take in total (server backends)")] = DEFAULT_TIMEOUT_S,
     batch_size: Annotated[int, typer.Option(help="prompts per batch for the hf backend")] = 16,
     max_new_tokens: Annotated[Optional[int], typer.Option(help="default 8192")] = None,
     temperature: Annotated[float, typer.Option(help="0 means greedy")] = 0.6,
@@ -52,16 +59,39 @@ def eval_command(
     answer_key: Annotated[Optional[Path], typer.Option(help="MCQ answer key (JSON id->letter, or CSV id,answer)")] = None,
     victim_model: Annotated[Optional[str], typer.Option(help="model spec simulating the victim (cse-phishing)")] = None,
     expansion_model: Annotated[Optional[str], typer.Option(help="model spec for the expansion step (cse-mitre)")] = None,
-    option: Annotated[Optional[list[str]], typer.Option(help="benchmark option KEY=VALUE; repeatable")] = None,
+    option: Annotated[Optional[list[str]], typer.Option(help="benchmark option KEY=VALUE; repeatable (`thinksafe benchmarks NAME` lists them)")] = None,
+    judge_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the judge model's API key")] = None,
+    victim_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the victim model's API key")] = None,
+    expansion_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the expansion model's API key")] = None,
+    allow_errors: Annotated[bool, typer.Option("--allow-errors", help="exit 0 even when some requests failed after retries (they are still listed)")] = False,
     cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items ({CPU_BUDGET_SUITE_LIMIT} per suite member) with {CPU_BUDGET_TOKENS} new tokens")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
-    """Evaluate a model on a benchmark: generate, split thinking from answer, judge both."""
+    """Evaluate a model on a benchmark: generate, split thinking from answer, judge both.
+
+    Arguments are checked before any model call (exit 2 with one `error:` line). Exit status 1:
+    the run finished but some requests failed after all retries; the distinct errors are listed
+    on stderr (--allow-errors: exit 0, still listed). Exit status 2: bad arguments, missing
+    data, or a model that will not load.
+    """
     from thinksafe.benchmarks.base import suite_names
     from thinksafe.commands import run_command
     from thinksafe.models.base import ModelOptions
     from thinksafe.pipeline import evaluate_async, evaluate_suite_async
 
+    try:
+        benchmark_options = parse_options(option)
+        for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
+            if value is not None:
+                benchmark_options[key] = str(value)
+        check_eval_args(
+            model=model, benchmark=benchmark, judges=judge, judge_model=judge_model, limit=limit, base_url=base_url,
+            concurrency=concurrency, max_retries=max_retries, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            temperature=temperature, top_p=top_p, samples=samples, timeout=timeout, attacks=attack,
+            benchmark_options=benchmark_options,
+        )
+    except user_errors() as error:
+        fail(error)
     if cpu_budget and model.startswith("hf:") and not _gpu_available():
         if limit is None:
             limit = CPU_BUDGET_SUITE_LIMIT if benchmark in suite_names() else CPU_BUDGET_LIMIT
@@ -75,25 +105,214 @@ def eval_command(
         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens or 8192, seed=seed, n=samples
     )
     options = ModelOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries
+        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries,
+        timeout_s=timeout,
     )
     out = out or Path("runs") / f"{benchmark}"
-    benchmark_options = dict(o.split("=", 1) for o in (option or []) if "=" in o)
-    for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
-        if value is not None:
-            benchmark_options[key] = str(value)
+    role_envs = {role: env for role, env in (("judge", judge_api_key_env), ("victim", victim_api_key_env),
+                                               ("expansion", expansion_api_key_env)) if env}
     common = dict(
         benchmark_options=benchmark_options,
         judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,
         model_options=options, store=store, attacks=attack, seed=seed, progress=progress, console=err_console,
     )
+    if role_envs:
+        common["role_api_key_envs"] = role_envs
     if benchmark in suite_names():
-        print_suite(run_command(evaluate_suite_async(model, benchmark, **common), err_console))
-        console.print(f"wrote {out / 'summary.json'} and one folder per benchmark")
+        suite = run_command(evaluate_suite_async(model, benchmark, **common), err_console)
+        print_suite(suite)
+        say(console, f"wrote {out / 'summary.json'} and one folder per benchmark")
+        finish_run(suite.errors, suite.error_counts, allow_errors)
         return
     summary, _ = run_command(evaluate_async(model, benchmark, **common), err_console)
     print_summary(summary)
-    console.print(f"wrote {out / 'summary.json'} and {out / 'results.jsonl'}")
+    say(console, f"wrote {out / 'summary.json'} and {out / 'results.jsonl'}")
+    finish_run(summary.errors, summary.error_counts, allow_errors, total=summary.n)
+
+
+# ------------------------------------------------------------------------------ argument checks
+
+MODEL_SPEC_HELP = "hf:<id or path>[+<adapter>], openai:<model>[@<base-url>] or vllm:<id or path>"
+
+
+def parse_options(items: list[str] | None) -> dict[str, str]:
+    """`--option KEY=VALUE` items as a dict; an item without `=` or without a key is an error."""
+    parsed: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ArgumentError(f"--option takes KEY=VALUE, got {item!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def check_model_spec(spec: str, flag: str, *, judge: bool = False) -> None:
+    """A model spec that cannot work: unknown backend, empty name, bad URL, a local path that does not exist."""
+    from thinksafe.models.base import _BACKENDS, parse_spec
+    from thinksafe.models.hf import missing_local_path
+
+    text = spec.partition("#")[0].strip() if judge else spec.strip()  # judge specs may end in #key=value options
+    try:
+        scheme, name, base_url = parse_spec(text)
+    except ValueError:
+        raise ArgumentError(f"{flag} {spec!r} is not a model spec: use {MODEL_SPEC_HELP}") from None
+    known = {"hf", "openai", "vllm", *_BACKENDS}
+    if scheme not in known:
+        raise ArgumentError(f"{flag} {spec!r}: unknown model backend {scheme!r}; known: {', '.join(sorted(known))}")
+    if not name.strip() or (scheme in ("hf", "vllm") and not name.partition("+")[0].strip()):
+        raise ArgumentError(f"{flag} {spec!r} names no model: use {MODEL_SPEC_HELP}")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ArgumentError(f"{flag} {spec!r}: the server URL after @ must start with http:// or https://")
+    if scheme in ("hf", "vllm"):
+        missing = missing_local_path(name)
+        if missing:
+            raise ArgumentError(f"{flag} {spec}: {missing}")
+
+
+def _check_numbers(**given: tuple[float | int | None, str]) -> None:
+    for flag, (value, rule) in given.items():
+        if value is None:
+            continue
+        ok = {">0": value > 0, ">=0": value >= 0, ">=1": value >= 1, "(0,1]": 0 < value <= 1}[rule]
+        if not ok:
+            need = {">0": "more than 0", ">=0": "0 or more", ">=1": "1 or more", "(0,1]": "in (0, 1]"}[rule]
+            raise ArgumentError(f"--{flag.replace('_', '-')} must be {need}, got {value}")
+
+
+def _member_benchmarks(benchmark: str, options: dict[str, str], judge_model: str | None) -> list:
+    """The benchmark (or each suite member), built with its options: unknown names and options fail here."""
+    from thinksafe.benchmarks.base import (
+        ALWAYS_ALLOWED_OPTIONS,
+        benchmark_names,
+        check_option_value,
+        get_benchmark,
+        member_options,
+        suite_names,
+    )
+
+    benchmarks, suites = benchmark_names(), suite_names()
+    with_judge = dict(options)
+    if judge_model is not None:
+        with_judge.setdefault("judge_model", judge_model)
+    if benchmark in suites:
+        members = suites[benchmark].members
+        for member in members:
+            if member not in benchmarks:
+                raise ArgumentError(f"suite {benchmark!r} names benchmark {member!r}, which is not registered")
+        declared = {m: {o.name: o for o in getattr(benchmarks[m], "declared_options", ())} for m in members}
+        for key, value in options.items():
+            if key in ALWAYS_ALLOWED_OPTIONS:
+                continue
+            owners = [m for m in members if key in declared[m]]
+            if not owners:
+                known = sorted({name for d in declared.values() for name in d})
+                raise OptionError(f"no member of suite {benchmark!r} has option {key!r}; their options: {', '.join(known) or 'none'}")
+            for owner in owners:
+                check_option_value(declared[owner][key], value, owner)
+        return [get_benchmark(m, **member_options(m, with_judge)) for m in members]
+    if benchmark not in benchmarks:
+        raise ArgumentError(
+            f"unknown benchmark {benchmark!r}; benchmarks: {', '.join(benchmarks)}; suites: {', '.join(suites) or 'none'}"
+        )
+    return [get_benchmark(benchmark, **with_judge)]
+
+
+def check_eval_args(
+    *,
+    model: str,
+    benchmark: str,
+    judges: list[str] | None = None,
+    judge_model: str | None = None,
+    limit: int | None = None,
+    base_url: str | None = None,
+    concurrency: int = 32,
+    max_retries: int = 6,
+    batch_size: int = 16,
+    max_new_tokens: int | None = None,
+    temperature: float = 0.6,
+    top_p: float = 0.95,
+    samples: int = 1,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    attacks: list[str] | None = None,
+    benchmark_options: dict[str, str] | None = None,
+) -> None:
+    """Everything `thinksafe eval` can check before a model is loaded or called; raises ArgumentError."""
+    from thinksafe.benchmarks.base import suite_names
+    from thinksafe.judges.base import judge_names
+
+    _check_numbers(
+        limit=(limit, ">=1"), concurrency=(concurrency, ">=1"), max_retries=(max_retries, ">=0"),
+        batch_size=(batch_size, ">=1"), max_new_tokens=(max_new_tokens, ">=1"), samples=(samples, ">=1"),
+        timeout=(timeout, ">0"), temperature=(temperature, ">=0"), top_p=(top_p, "(0,1]"),
+    )
+    check_model_spec(model, "--model")
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise ArgumentError(f"--base-url {base_url!r} must start with http:// or https://")
+    if judge_model is not None:
+        check_model_spec(judge_model, "--judge-model", judge=True)
+    options = dict(benchmark_options or {})
+    for key, flag in (("victim_model", "--victim-model"), ("expansion_model", "--expansion-model")):
+        if options.get(key):
+            check_model_spec(options[key], flag)
+    members = _member_benchmarks(benchmark, options, judge_model)
+    if attacks:
+        from thinksafe.attacks.base import attack_names
+
+        known_attacks = attack_names()
+        for name in attacks:
+            if name not in known_attacks:
+                raise ArgumentError(f"unknown attack {name!r}; known: {', '.join(sorted(known_attacks))}")
+    known = judge_names()
+    suite = suite_names().get(benchmark)
+    if judges:
+        wanted = [(text, "--judge") for text in judges]
+    elif suite is not None and suite.default_judges:
+        wanted = [(text, f"a default judge of suite {benchmark}") for text in suite.default_judges]
+    else:
+        wanted = [(text, f"a default judge of {bench.name}") for bench in members for text in bench.default_judges]
+    for text, origin in wanted:
+        name, _, spec = text.partition("=")
+        name, spec = name.strip(), spec.strip()
+        if name not in known:
+            raise ArgumentError(f"unknown judge {name!r} ({origin}); known: {', '.join(known)}")
+        if spec:
+            check_model_spec(spec, f"--judge {name}=", judge=True)
+        elif known[name].needs_model and not judge_model:
+            raise ArgumentError(
+                f"judge {name!r} ({origin}) needs a model: pass --judge-model SPEC or --judge {name}=SPEC"
+                + ("" if origin == "--judge" else ", or choose other judges with --judge")
+            )
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def say(target: Console, text: str) -> None:
+    """One line of plain text: user paths, model names and data are never read as rich markup."""
+    target.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def finish_run(errors: int, error_counts: dict[str, int], allow_errors: bool, total: int | None = None) -> None:
+    """After a run: requests that failed after retries are listed on stderr, and the exit status is 1
+    unless --allow-errors."""
+    if not errors and not error_counts:
+        return
+    errors = errors or sum(error_counts.values())
+    of = f" of {total}" if total else ""
+    print_error(f"{errors}{of} generations failed after all retries (their items are unscored); "
+                + ("first distinct errors:" if error_counts else "the causes are in results.jsonl"))
+    for message, count in list(error_counts.items())[:ERRORS_SHOWN]:
+        sys.stderr.write(f"  {count} x {_one_line(message)}\n")
+    if len(error_counts) > ERRORS_SHOWN:
+        sys.stderr.write(f"  ... and {len(error_counts) - ERRORS_SHOWN} more distinct errors (see results.jsonl)\n")
+    sys.stderr.flush()
+    if not allow_errors:
+        raise typer.Exit(1)
 
 
 def _fmt(value: float | None, low: float | None, high: float | None) -> str:
@@ -102,9 +321,23 @@ def _fmt(value: float | None, low: float | None, high: float | None) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _row(*cells: object) -> list[Text]:
+    """Table cells as plain Text: a model name or data value holding `[/b]` is shown, not parsed."""
+    return [Text(str(cell)) for cell in cells]
+
+
+def _quoted(summary: RunSummary, judge: str) -> tuple[int, int]:
+    found = summary.quoted_verdicts.get(judge, {})
+    return found.get("answer", 0), found.get("reasoning", 0)
+
+
 def print_summary(summary: RunSummary) -> None:
-    table = Table(title=f"{summary.benchmark} - {summary.model}")
-    for column in ("judge", "metric", "better", "answer", "thinking", "n (ans/think)", "unscored (ans/think)"):
+    quoted_any = any(sum(_quoted(summary, judge)) for judge in summary.quoted_verdicts)
+    table = Table(title=Text(f"{summary.benchmark} - {summary.model}"))
+    columns = ["judge", "metric", "better", "answer", "thinking", "n (ans/think)", "unscored (ans/think)"]
+    if quoted_any:
+        columns.append("quoted verdicts (ans/think)")
+    for column in columns:
         table.add_column(column)
     from thinksafe.pipeline import suite_rows
 
@@ -113,39 +346,79 @@ def print_summary(summary: RunSummary) -> None:
         cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in pair]
         counts = "/".join(str(m.n) if m else "-" for m in pair)
         unscored = "/".join(str(m.unscored) if m else "-" for m in pair)
-        table.add_row(row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells, counts, unscored)
+        extra = ["/".join(map(str, _quoted(summary, row.judge)))] if quoted_any else []
+        table.add_row(*_row(row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells, counts, unscored, *extra))
     console.print(table)
-    console.print(
+    say(console,
         f"items {summary.n_samples}, generations {summary.n}, errors {summary.errors}, "
-        f"truncated thinking {summary.truncated}, thinking present {summary.reasoning_present}"
-    )
+        f"truncated thinking {summary.truncated}, thinking present {summary.reasoning_present}")
+    for judge in summary.quoted_verdicts:
+        answer, thinking = _quoted(summary, judge)
+        if answer or thinking:
+            say(console, f"quoted verdicts: {judge}: {answer} answers and {thinking} thinking texts unscored "
+                         "because the judged text held verdict-like lines")
     for note in summary.notes:
-        console.print(f"note: {note}")
+        say(console, f"note: {note}")
 
 
 def print_suite(suite: SuiteSummary) -> None:
-    table = Table(title=f"{suite.suite} - {suite.model}")
+    table = Table(title=Text(f"{suite.suite} - {suite.model}"))
     for column in ("benchmark", "judge", "headline metric", "better", "answer", "thinking"):
         table.add_column(column)
     for row in suite.rows:
         cells = [_fmt(m.value, m.ci_low, m.ci_high) if m else "absent" for m in (row.answer, row.reasoning)]
-        table.add_row(row.benchmark, row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells)
+        table.add_row(*_row(row.benchmark, row.judge, row.metric, "higher" if row.higher_is_better else "lower", *cells))
     console.print(table)
+    if suite.errors:
+        say(console, f"errors {suite.errors}")
 
 
 @app.command("benchmarks")
-def benchmarks_command() -> None:
-    """List registered benchmarks."""
-    from thinksafe.benchmarks import benchmark_names
+def benchmarks_command(
+    name: Annotated[Optional[str], typer.Argument(help="show one benchmark: description, judges, files and options")] = None,
+) -> None:
+    """List registered benchmarks, or describe one (its --option keys included)."""
+    from thinksafe.benchmarks.base import benchmark_names, suite_names
 
-    from thinksafe.benchmarks.base import suite_names
-
+    try:
+        benchmarks, suites = benchmark_names(), suite_names()
+    except user_errors() as error:
+        fail(error)
+    if name is not None:
+        describe_benchmark(name, benchmarks, suites)
+        return
     table = Table("name", "default judges", "description")
-    for name, factory in benchmark_names().items():
-        table.add_row(name, ", ".join(factory.default_judges), factory.description)
-    for name, suite in suite_names().items():
-        table.add_row(name, ", ".join(suite.default_judges) or "each member's", f"suite: {', '.join(suite.members)}")
+    for bench_name, factory in benchmarks.items():
+        table.add_row(*_row(bench_name, ", ".join(factory.default_judges), factory.description))
+    for suite_name, suite in suites.items():
+        table.add_row(*_row(suite_name, ", ".join(suite.default_judges) or "each member's", f"suite: {', '.join(suite.members)}"))
     console.print(table)
+
+
+def describe_benchmark(name: str, benchmarks: dict, suites: dict) -> None:
+    """`thinksafe benchmarks NAME`: plain lines, so long URLs are never cut."""
+    if name in suites:
+        suite = suites[name]
+        say(console, f"{name} (suite): {suite.description}")
+        say(console, f"members: {', '.join(suite.members)}")
+        say(console, f"default judges: {', '.join(suite.default_judges) or 'each member' + chr(39) + 's'}")
+        say(console, "options: those of its members (thinksafe benchmarks MEMBER)")
+        return
+    if name not in benchmarks:
+        fail(f"unknown benchmark {name!r}; benchmarks: {', '.join(benchmarks)}; suites: {', '.join(suites) or 'none'}")
+    cls = benchmarks[name]
+    say(console, f"{name}: {cls.description}")
+    say(console, f"default judges: {', '.join(cls.default_judges) or 'none'}")
+    files = getattr(cls, "files", ())
+    say(console, "files:" if files else "files: none declared")
+    for data_file in files:
+        pin = f" (sha256 {data_file.sha256})" if data_file.sha256 else ""
+        say(console, f"  {data_file.benchmark or name}/{data_file.name}  {data_file.url}{pin}")
+    declared = getattr(cls, "declared_options", ())
+    say(console, "options (--option KEY=VALUE):" if declared else "options: none")
+    for option in declared:
+        default = "none" if option.default is None else option.default
+        say(console, f"  {option.name} ({option.type}, default {default}): {option.help}")
 
 
 @app.command("judges")
@@ -153,9 +426,13 @@ def judges_command() -> None:
     """List registered judges."""
     from thinksafe.judges import judge_names
 
+    try:
+        judges = judge_names()
+    except user_errors() as error:
+        fail(error)
     table = Table("name", "labels", "needs --judge-model", "description")
-    for name, cls in judge_names().items():
-        table.add_row(name, ", ".join(cls.labels), "yes" if cls.needs_model else "no", cls.description)
+    for name, cls in judges.items():
+        table.add_row(*_row(name, ", ".join(cls.labels), "yes" if cls.needs_model else "no", cls.description))
     console.print(table)
 
 
@@ -169,7 +446,11 @@ _register_command_groups()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except user_errors() as error:  # raised outside a command (e.g. a broken plug-in while parsing)
+        print_error(error)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

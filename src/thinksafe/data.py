@@ -12,8 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from thinksafe.errors import ThinksafeError
 
-class DataError(RuntimeError):
+
+class DataError(ThinksafeError, RuntimeError):
     """A benchmark file is missing, corrupt, or malformed."""
 
 

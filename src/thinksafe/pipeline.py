@@ -13,11 +13,12 @@ from typing import TextIO
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import apply_attacks
-from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, stratified_limit
+from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
 from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
@@ -151,7 +152,7 @@ class Evaluation:
         target = self.model("target")
         ready: list[SampleResult] = []
         with _progress(self.show_progress, self.console) as progress:
-            task = progress.add_task(f"generating {self.benchmark.name} ({self.model_text})", total=len(requests))
+            task = progress.add_task(escape(f"generating {self.benchmark.name} ({self.model_text})"), total=len(requests))
             async for index, completion in target.generate(requests):
                 sample, k = by_sample[index]
                 results[index] = SampleResult(sample=sample, sample_index=k, generation_key=requests[index].key,
@@ -219,7 +220,7 @@ class Evaluation:
             return
         inputs = [JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in pending]
         with _progress(show_progress, self.console) as progress:
-            task = progress.add_task(f"judging {self.benchmark.name} ({name})", total=len(pending))
+            task = progress.add_task(escape(f"judging {self.benchmark.name} ({name})"), total=len(pending))
             async for start, judgements in judge_chunks(judge, inputs):
                 chunk = pending[start : start + len(judgements)]
                 stored = []
@@ -419,7 +420,8 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
         for member in suite_cls.members:
             member_out = Path(out) / member if out is not None else None
             member_judges = judges or list(suite_cls.default_judges) or None
-            bench = build_benchmark(member, options, kwargs.get("judge_model"))
+            # one option set for the whole suite: each member takes the keys it declares
+            bench = build_benchmark(member, member_options(member, options), kwargs.get("judge_model"))
             summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, models=models, **kwargs)
             combined.model = summary.model
             combined.rows += suite_rows(summary, bench.headline)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel
@@ -69,20 +67,6 @@ def member_options(name: str, options: dict[str, str]) -> dict[str, str]:
     cls = _BENCHMARKS[name]
     keep = {o.name for o in getattr(cls, "declared_options", ())} | ALWAYS_ALLOWED_OPTIONS
     return {k: v for k, v in options.items() if k in keep}
-
-
-_SUITE_KEYS: ContextVar[frozenset[str]] = ContextVar("thinksafe_suite_option_keys", default=frozenset())
-
-
-@contextmanager
-def suite_option_scope(keys: frozenset[str] | set[str]) -> Iterator[None]:
-    """While a suite runs: option keys checked against the suite as a whole, which `get_benchmark`
-    drops for a member that does not declare them (the suite passes one option set to every member)."""
-    token = _SUITE_KEYS.set(frozenset(keys))
-    try:
-        yield
-    finally:
-        _SUITE_KEYS.reset(token)
 
 
 # ---------------------------------------------------------------- end of declared benchmark options
@@ -164,10 +148,6 @@ def get_benchmark(name: str, **options: str) -> Benchmark:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_BENCHMARKS))}")
     factory = _BENCHMARKS[name]
     if isinstance(factory, type) and issubclass(factory, Benchmark):
-        scoped = _SUITE_KEYS.get()
-        if scoped:
-            declared = {o.name for o in factory.declared_options}
-            options = {k: v for k, v in options.items() if k not in scoped or k in declared or k in ALWAYS_ALLOWED_OPTIONS}
         check_options(factory, options)
     return factory(**options)
 

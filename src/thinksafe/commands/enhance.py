@@ -8,12 +8,22 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from thinksafe.commands import run_command
+from thinksafe.commands import fail, run_command
 
 console = Console()
 err_console = Console(stderr=True)
 enhance_app = typer.Typer(no_args_is_help=True, help="Safety fine-tuning: build data, train, compare before/after.")
+
+
+def say(text: str) -> None:
+    """Plain text: paths, model specs and notes are never read as rich markup, nor wrapped."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _row(*cells: object) -> list[Text]:
+    return [Text(str(cell)) for cell in cells]
 
 
 def register(app: typer.Typer) -> None:
@@ -87,12 +97,12 @@ def data_command(
     table = Table("kind", "prompts", "tried", "accepted", "kept", "rejected (why)")
     for s in report.sampling:
         why = ", ".join(f"{k}: {v}" for k, v in s.rejected_by_reason.items()) or "-"
-        table.add_row(s.kind, str(s.prompts), str(s.tried), str(s.accepted), str(s.kept), why)
+        table.add_row(*_row(s.kind, s.prompts, s.tried, s.accepted, s.kept, why))
     console.print(table)
-    console.print(f"records {report.records} ({report.languages}); train {report.train}, eval {report.eval}; excluded {report.excluded}")
+    say(f"records {report.records} ({report.languages}); train {report.train}, eval {report.eval}; excluded {report.excluded}")
     for note in report.notes:
-        console.print(f"note: {note}")
-    console.print(f"wrote {out / 'train.jsonl'}, {out / 'eval.jsonl'}, {out / 'report.json'}, {out / 'split.json'}")
+        say(f"note: {note}")
+    say(f"wrote {out / 'train.jsonl'}, {out / 'eval.jsonl'}, {out / 'report.json'}, {out / 'split.json'}")
 
 
 @enhance_app.command("train")
@@ -137,24 +147,22 @@ def train_command(
             gradient_checkpointing=gradient_checkpointing, device=device, precision=precision, seed=seed, progress=progress,
         )
     except ValidationError as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+        fail(error)
     try:
         result = run_training(config)
     except (ValueError, OSError) as error:
-        err_console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+        fail(error)
     if not result.main_process:
         return  # the main process reports for a distributed run
     if result.resumed_from:
-        console.print(f"resumed from {result.resumed_from}")
-    console.print(
+        say(f"resumed from {result.resumed_from}")
+    say(
         f"{result.method}: {result.steps} steps, {result.train_records} records ({result.train_tokens} tokens/epoch), "
         f"train loss {result.train_loss}, eval loss {result.eval_loss}, {result.runtime_s:.1f}s on {result.device}"
         + (f" x {result.processes} processes" if result.processes > 1 else "")
     )
-    console.print(f"evaluate with --model {result.model_spec}" + (f" (merged: {result.merged_spec})" if result.merged_spec else ""))
-    console.print(f"wrote {out / 'result.json'}")
+    say(f"evaluate with --model {result.model_spec}" + (f" (merged: {result.merged_spec})" if result.merged_spec else ""))
+    say(f"wrote {out / 'result.json'}")
 
 
 def _cell(value: float | None, ci: tuple) -> str:
@@ -198,21 +206,21 @@ def compare_command(
         progress=progress,
     )
     report = run_command(run_compare(config, console=err_console), err_console)
-    table = Table(title=f"before {report.before}  ->  after {report.after}")
+    table = Table(title=Text(f"before {report.before}  ->  after {report.after}"))
     for column in ("benchmark", "metric", "channel", "group", "judge", "better", "before", "after", "diff [95% CI]", "verdict"):
         table.add_column(column)
     for row in report.rows:
         if row.group != "all" and not all_groups:
             continue
         diff = "n/a" if row.diff is None else f"{row.diff:+.3f} [{row.diff_ci[0]:+.3f}, {row.diff_ci[1]:+.3f}] (n={row.paired_n})"
-        table.add_row(
+        table.add_row(*_row(
             row.benchmark, row.metric, row.channel, row.group, row.judge, "higher" if row.higher_is_better else "lower",
             _cell(row.before, row.before_ci), _cell(row.after, row.after_ci), diff, row.verdict,
-        )
+        ))
     console.print(table)
     for name, count in report.excluded_by_split.items():
         if count:
-            console.print(f"{name}: {count} items left out (training prompts)")
+            say(f"{name}: {count} items left out (training prompts)")
     for note in report.notes:
-        console.print(f"note: {note}")
-    console.print(f"wrote {out / 'compare.json'}")
+        say(f"note: {note}")
+    say(f"wrote {out / 'compare.json'}")

@@ -8,7 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from thinksafe.commands import fail, user_errors
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,28 +22,41 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def say(text: str) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _row(*cells: object) -> list[Text]:
+    return [Text(str(cell)) for cell in cells]
+
+
+def _headers(names) -> list[str]:  # noqa: ANN001 - label names
+    return [escape(str(name)) for name in names]
+
+
 def print_report(report) -> None:  # noqa: ANN001 - JudgeEvalReport
     stats = report.stats
-    console.print(f"judge {report.judge}{'=' + report.judge_model if report.judge_model else ''} on {report.data} "
-                  f"({report.format}, {report.encoding})")
-    console.print(f"reading: {report.reading}")
+    say(f"judge {report.judge}{'=' + report.judge_model if report.judge_model else ''} on {report.data} "
+        f"({report.format}, {report.encoding})")
+    say(f"reading: {report.reading}")
     table = Table("rows", "scored", "unscored", "no reading", "agreement", "kappa", "precision", "recall", "F1", "FPR", "FNR")
-    table.add_row(str(report.rows), str(report.scored), str(report.unscored), str(report.unread), _fmt(stats.agreement),
-                  _fmt(stats.kappa), _fmt(stats.precision), _fmt(stats.recall), _fmt(stats.f1), _fmt(stats.fpr), _fmt(stats.fnr))
+    table.add_row(*_row(report.rows, report.scored, report.unscored, report.unread, _fmt(stats.agreement),
+                        _fmt(stats.kappa), _fmt(stats.precision), _fmt(stats.recall), _fmt(stats.f1), _fmt(stats.fpr),
+                        _fmt(stats.fnr)))
     console.print(table)
-    matrix = Table("human \\ judge", *next(iter(report.confusion.values())).keys(), title="confusion matrix")
+    matrix = Table("human \\ judge", *_headers(next(iter(report.confusion.values())).keys()), title="confusion matrix")
     for human, row in report.confusion.items():
-        matrix.add_row(human, *(str(v) for v in row.values()))
+        matrix.add_row(*_row(human, *row.values()))
     console.print(matrix)
     if report.three_way is not None:
         three = report.three_way
-        console.print(f"three-way: n {three.n}, agreement {_fmt(three.agreement)}, kappa {_fmt(three.kappa)}")
-        grid = Table("human \\ judge", *next(iter(three.confusion.values())).keys())
+        say(f"three-way: n {three.n}, agreement {_fmt(three.agreement)}, kappa {_fmt(three.kappa)}")
+        grid = Table("human \\ judge", *_headers(next(iter(three.confusion.values())).keys()))
         for human, row in three.confusion.items():
-            grid.add_row(human, *(str(v) for v in row.values()))
+            grid.add_row(*_row(human, *row.values()))
         console.print(grid)
     for note in report.notes:
-        console.print(f"note: {note}")
+        say(f"note: {note}")
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +81,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Agreement, kappa, precision/recall/F1, FPR/FNR and confusion matrix of a judge against human labels."""
         from thinksafe.judge_eval import DEFAULT_POSITIVES, evaluate_judge_async, load_data, parse_range
-        from thinksafe.models.base import ModelLoadError, ModelOptions
+        from thinksafe.models.base import ModelOptions
         from thinksafe.pipeline import JudgeSpec, default_store_path
         from thinksafe.store import Store
 
@@ -85,11 +102,10 @@ def register(app: typer.Typer) -> None:
             options = ModelOptions(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size)
             with Store(store or default_store_path()) as db:
                 report = asyncio.run(evaluate_judge_async(spec.name, spec.model, loaded, model_options=options, store=db))
-        except (ValueError, FileNotFoundError, ModelLoadError, RuntimeError) as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2) from error
+        except (*user_errors(), FileNotFoundError) as error:
+            fail(error)
         print_report(report)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-            console.print(f"wrote {out}")
+            say(f"wrote {out}")

@@ -26,7 +26,8 @@ from rich.console import Console
 from thinksafe.benchmarks.base import Benchmark, benchmark_names
 from thinksafe.data import DataResolver
 from thinksafe.enhance.data import DEFAULT_EVAL_BENCHMARKS
-from thinksafe.enhance.split import SplitRecord, fingerprint
+from thinksafe.enhance.split import SplitRecord
+from thinksafe.text import prompt_fingerprint as fingerprint
 from thinksafe.metrics import paired_bootstrap_diff
 from thinksafe.models.base import ModelOptions, ModelPool, parse_spec
 from thinksafe.schema import GenerationParams, Metric, Sample, SampleResult

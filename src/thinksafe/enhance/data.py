@@ -44,12 +44,12 @@ from thinksafe.enhance.split import (
     Exclusion,
     SplitRecord,
     check_disjoint,
-    fingerprint,
     remove_duplicates,
     remove_overlaps,
     seeded_split,
 )
 from thinksafe.models.base import ModelOptions
+from thinksafe.text import prompt_fingerprint as fingerprint
 from thinksafe.reasoning import DEFAULT_MARKERS, ThinkingMarkers
 from thinksafe.schema import GenerationParams, Message, SampleResult
 from thinksafe.store import Store

@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from thinksafe.enhance.pools import PoolItem
-from thinksafe.text import prompt_fingerprint as fingerprint
 
 
 class Exclusion(BaseModel):

@@ -9,11 +9,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from thinksafe.errors import ThinksafeError
 from thinksafe.reasoning import DEFAULT_MARKERS, ThinkingMarkers
 from thinksafe.schema import Completion, GenerationRequest
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(ThinksafeError, RuntimeError):
     """A model could not be loaded; the message says what to do instead."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel
 
+from thinksafe.models.base import ModelLoadError
 from thinksafe.models.engine_model import DecodeGraphs, PagedModel, unsupported_reason
 
 __all__ = ["EngineConfig", "EngineRequest", "EngineResult", "EngineStats", "PagedEngine", "unsupported_reason"]
@@ -169,7 +170,7 @@ class PagedEngine:
             tokens += len(seq.context)
         if not batch:
             if waiting and not running:
-                raise RuntimeError("the KV cache cannot hold a single prompt; lower max_new_tokens or free GPU memory")
+                raise ModelLoadError("the KV cache cannot hold a single prompt; lower max_new_tokens or free GPU memory")
             return
         t0 = time.perf_counter()
         logits = self.paged.prefill([s.context for s in batch], [s.pages for s in batch])

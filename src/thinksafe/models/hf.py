@@ -29,8 +29,31 @@ FALLBACK_NOTE = "the tokenizer has no chat template; prompts use a plain 'Role: 
 ENGINE_ENV = "THINKSAFE_HF_ENGINE"  # auto (default), paged or static
 
 
+def looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id: starts with / . ~, or has a path separator a hub id
+    (`namespace/name`, one slash) cannot have."""
+    if not name:
+        return False
+    if name.startswith(("/", ".", "~")):
+        return True
+    if os.sep != "/" and os.sep in name or os.altsep and os.altsep != "/" and os.altsep in name:
+        return True
+    return name.count("/") > 1
+
+
+def missing_local_path(name: str) -> str | None:
+    """The message for a path-looking model or adapter name that does not exist; None when fine."""
+    for part, what in zip(name.partition("+")[::2], ("model", "adapter")):
+        if part and looks_like_path(part) and not os.path.exists(os.path.expanduser(part)):
+            return f"the local {what} path {part} does not exist"
+    return None
+
+
 def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
     """Load (tokenizer, model) from a hub id or local directory, optionally with an adapter."""
+    missing = missing_local_path(name)
+    if missing:
+        raise ModelLoadError(f"could not load hf:{name}: {missing}")
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -44,6 +67,8 @@ def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(base)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     except (OSError, ValueError) as error:
+        if looks_like_path(base) or os.path.exists(base):  # a local folder: hub advice would not help
+            raise ModelLoadError(f"could not load the local model {base}: {error}") from error
         raise ModelLoadError(
             f"could not load {base!r}: {error}\n"
             "Without hub access, download the model elsewhere (huggingface-cli download "
