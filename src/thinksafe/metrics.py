@@ -9,6 +9,31 @@ import numpy as np
 from thinksafe.schema import Channel, Judgement, Metric, SampleResult
 
 N_BOOTSTRAP = 2000
+CHUNK_ENTRIES = 1 << 20  # replicate rows are drawn in blocks of at most this many indices (8 MB of int64)
+
+
+def _row_chunks(n_boot: int, width: int) -> list[int]:
+    """Row counts of consecutive blocks covering `n_boot` rows of `width`: at most CHUNK_ENTRIES
+    entries a block (a single row when one row alone is wider)."""
+    step = max(1, min(n_boot, CHUNK_ENTRIES // max(width, 1)))
+    return [min(step, n_boot - start) for start in range(0, n_boot, step)]
+
+
+def _replicates(
+    rng: np.random.Generator, width: int, n_boot: int, stat: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`stat` of each of `n_boot` rows of `width` uniform indices, drawn block by block.
+
+    Consecutive (rows, width) draws from one Generator give the same stream as a single
+    (n_boot, width) draw, and each row's statistic depends only on that row, so the result is
+    bit-identical to drawing the whole matrix at once, in O(CHUNK_ENTRIES) memory.
+    """
+    out = np.empty(n_boot)
+    start = 0
+    for rows in _row_chunks(n_boot, width):
+        out[start:start + rows] = stat(rng.integers(0, width, size=(rows, width)))
+        start += rows
+    return out
 
 
 def bootstrap_mean(
@@ -25,8 +50,7 @@ def bootstrap_mean(
     if len(ids) == 1:
         return mean, mean, mean
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(ids), size=(n_boot, len(ids)))
-    stats = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    stats = _replicates(rng, len(ids), n_boot, lambda draws: sums[draws].sum(axis=1) / counts[draws].sum(axis=1))
     alpha = (1 - level) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return mean, float(low), float(high)
@@ -41,8 +65,7 @@ def paired_bootstrap_diff(
         return None, None, None, 0
     diffs = np.array([after[k] - before[k] for k in common])
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
-    stats = diffs[draws].mean(axis=1)
+    stats = _replicates(rng, len(diffs), n_boot, lambda draws: diffs[draws].mean(axis=1))
     low, high = np.quantile(stats, [0.025, 0.975])
     return float(diffs.mean()), float(low), float(high), len(common)
 
