@@ -38,6 +38,7 @@ from thinksafe.schema import (
 from thinksafe.store import Store, generation_key, judgement_key
 
 INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
+LOOKUP_CHUNK = 4096  # stored judgements read back per query
 
 
 class JudgeSpec(BaseModel):
@@ -192,6 +193,9 @@ class Evaluation:
         for result in results:
             slots = result.judgements.setdefault(name, {})
             for channel in CHANNELS:
+                done = slots.get(channel)
+                if done is not None and not done.details.get("transient"):
+                    continue  # judged inline while this run generated it
                 found = channel_input(result, channel, name)
                 if found is None:
                     continue
@@ -199,14 +203,17 @@ class Evaluation:
                     slots[channel] = found
                     continue
                 work.append((result, channel, found, judgement_key(identity, channel, result.generation_key)))
-        stored = self.store.get_judgements(key for *_, key in work)
         pending = []
-        for result, channel, text, key in work:
-            cached = stored.get(key)
-            if cached is not None and not cached.details.get("transient"):
-                result.judgements[name][channel] = cached.model_copy(update={"judge": name})
-            else:
-                pending.append((result, channel, text, key))
+        for start in range(0, len(work), LOOKUP_CHUNK):  # read back in slices: never the whole table at once
+            chunk = work[start : start + LOOKUP_CHUNK]
+            stored = self.store.get_judgements(key for *_, key in chunk)
+            for result, channel, text, key in chunk:
+                cached = stored.get(key)
+                if cached is not None and not cached.details.get("transient"):
+                    cached.judge = name
+                    result.judgements[name][channel] = cached
+                else:
+                    pending.append((result, channel, text, key))
         try:
             show = self.show_progress if show_progress is None else show_progress
             await self._judge_pending(judge, name, pending, show)
@@ -225,7 +232,7 @@ class Evaluation:
                 chunk = pending[start : start + len(judgements)]
                 stored = []
                 for (result, channel, _, key), judgement in zip(chunk, judgements):
-                    judgement = judgement.model_copy(update={"judge": name})
+                    judgement.judge = name  # a judge returns fresh objects: no copy needed
                     result.judgements[name][channel] = judgement
                     stored.append((key, result.generation_key, judgement))
                 self.store.put_judgements(stored)
