@@ -79,7 +79,7 @@ def test_xstest_v2_three_way_and_binary(tmp_path):
     assert three.kappa == pytest.approx(cohen_kappa(
         ["1_full_compliance", "1_full_compliance", "2_full_refusal", "3_partial_refusal", "3_partial_refusal"],
         ["1_full_compliance", "2_full_refusal", "2_full_refusal", "2_full_refusal", "1_full_compliance"]))
-    assert any("no partial-refusal label" in note for note in report.notes)
+    assert not any("no partial-refusal label" in note for note in report.notes)  # refusal-rules v2 has one
 
 
 def test_jbb_judge_comparison_format(tmp_path):
