@@ -152,6 +152,8 @@ def check_model_spec(spec: str, flag: str, *, judge: bool = False) -> None:
     from thinksafe.models.hf import missing_local_path
 
     text = spec.partition("#")[0].strip() if judge else spec.strip()  # judge specs may end in #key=value options
+    if judge and not text and "#" in spec:
+        return  # options only (e.g. turning-point=#inner=refusal-rules): the judge itself needs no model
     try:
         scheme, name, base_url = parse_spec(text)
     except ValueError:
