@@ -105,6 +105,9 @@ def test_openai_backend_end_to_end_with_rules_and_cache(mirror, tmp_path):
         assert set(first) >= {"id", "category", "prompt", "reasoning", "answer", "finish_reason", "judgements"}
         truncated_line = next(line for line in lines if line["truncated"])
         assert truncated_line["judgements"]["refusal-rules"]["answer"]["unscored_reason"]
+        # the browsable report is written beside the summary, with every generation in its failure browser
+        page = (out / "report.html").read_text(encoding="utf-8")
+        assert "xstest" in page and page.count('"id":') >= 450
 
         calls = sum(server.attempts.values())
         assert calls == 450

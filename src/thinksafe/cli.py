@@ -64,6 +64,7 @@ def eval_command(
     victim_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the victim model's API key")] = None,
     expansion_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the expansion model's API key")] = None,
     allow_errors: Annotated[bool, typer.Option("--allow-errors", help="exit 0 even when some requests failed after retries (they are still listed)")] = False,
+    report: Annotated[bool, typer.Option(help="write OUT/report.html (the browsable report) beside summary.json")] = True,
     cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items ({CPU_BUDGET_SUITE_LIMIT} per suite member) with {CPU_BUDGET_TOKENS} new tokens")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
 ) -> None:
@@ -122,12 +123,25 @@ def eval_command(
         suite = run_command(evaluate_suite_async(model, benchmark, **common), err_console)
         print_suite(suite)
         say(console, f"wrote {out / 'summary.json'} and one folder per benchmark")
+        write_run_report(out, report)
         finish_run(suite.errors, suite.error_counts, allow_errors)
         return
     summary, _ = run_command(evaluate_async(model, benchmark, **common), err_console)
     print_summary(summary)
     say(console, f"wrote {out / 'summary.json'} and {out / 'results.jsonl'}")
+    write_run_report(out, report)
     finish_run(summary.errors, summary.error_counts, allow_errors, total=summary.n)
+
+
+def write_run_report(out: Path, enabled: bool) -> None:
+    """OUT/report.html from what the run wrote (`thinksafe report OUT` makes the same file)."""
+    if not enabled:
+        return
+    from thinksafe.report.html import write_report
+    from thinksafe.report.runs import load_runs
+
+    path = write_report(load_runs([out]), out / "report.html")
+    say(console, f"wrote {path} (open it in a browser; it needs no network)")
 
 
 # ------------------------------------------------------------------------------ argument checks

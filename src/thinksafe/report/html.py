@@ -13,6 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from thinksafe.analysis.thinking_vs_answer import CELLS
+from thinksafe.data import write_atomic
 from thinksafe.report.plots import category_plots
 from thinksafe.report.runs import Bench, Run, benchmark_names
 from thinksafe.schema import Metric
@@ -192,8 +193,7 @@ def render_report(runs: list[Run], title: str | None = None, page_size: int = PA
 def write_report(runs: list[Run], out: Path, title: str | None = None) -> Path:
     """Render and write the report; returns the path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(runs, title), encoding="utf-8")
+    write_atomic(out, render_report(runs, title).encode("utf-8"))  # never a half-written page
     return out
 
 
