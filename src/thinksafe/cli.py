@@ -135,7 +135,7 @@ def eval_command(
 
 def write_run_report(out: Path, enabled: bool) -> None:
     """OUT/report.html from what the run wrote (`thinksafe report OUT` makes the same file)."""
-    if not enabled:
+    if not enabled or not (out / "summary.json").exists():
         return
     from thinksafe.report.html import write_report
     from thinksafe.report.runs import load_runs
