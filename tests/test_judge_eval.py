@@ -116,8 +116,20 @@ def test_undecodable_bytes_name_the_file_and_row(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b'prompt,response,label\nq1,"fine",1\nq2,"two\nlines",0\nq3,"bad \x81 byte",1\n')
     with pytest.raises(RowError) as error:
-        load_data(path, "csv")
+        load_data(path, "csv", encoding="cp1252")  # an encoding given is kept to, and its failure named
     assert error.value.row == 4 and str(path) in str(error.value) and "0x81" in str(error.value)
+
+
+def test_mac_roman_files_are_detected_and_said(tmp_path):
+    """A published judge-comparison CSV is Mac Roman: 0x8d/0x8e/0x87 are ç/é/á there, 0x8d undefined in cp1252."""
+    path = tmp_path / "mac.csv"
+    text = 'prompt,response,label\nq1,"Fran\u00e7ais, caf\u00e9 et d\u00e9j\u00e0 \u00e1",1\nq2,"I\u2019m sorry",0\n'
+    path.write_bytes(text.encode("mac_roman"))
+    assert b"\x8d" in path.read_bytes() and b"\x8e" in path.read_bytes() and b"\x87" in path.read_bytes()
+    data = load_data(path, "csv")
+    assert data.encoding == "mac_roman"
+    assert any("Mac Roman" in note and "0x8d" in note for note in data.notes)
+    assert "Fran\u00e7ais, caf\u00e9" in data.rows[0].response and data.rows[1].response == "I\u2019m sorry"
 
 
 def test_malformed_rows_name_the_row(gptfuzz, tmp_path):
@@ -137,7 +149,7 @@ def test_cli_writes_the_report_and_fails_cleanly(gptfuzz, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"question,Response,label\n1,\x81,1\n")
     result = runner.invoke(app, ["judge-eval", "--judge", "refusal-rules", "--data", str(bad), "--format", "gptfuzz",
-                                 "--questions", str(tmp_path / "gptfuzz_question_list.csv")])
+                                 "--questions", str(tmp_path / "gptfuzz_question_list.csv"), "--encoding", "utf-8"])
     assert result.exit_code == 2 and "row 2" in result.output
 
 

@@ -110,23 +110,29 @@ def decode(path: Path, encoding: str | None) -> tuple[str, str, list[str]]:
         raw = path.read_bytes()
     except OSError as error:
         raise DataError(f"{path}: cannot read the file: {error.strerror or error}") from error
-    tries = [encoding] if encoding else ["utf-8-sig", "cp1252"]
-    error: UnicodeDecodeError | None = None
-    for name in tries:
+    if encoding:
         try:
-            text = raw.decode(name)
+            return raw.decode(encoding), encoding, []
         except LookupError:
-            raise DataError(f"{path}: unknown encoding {name!r}") from None
+            raise DataError(f"{path}: unknown encoding {encoding!r}") from None
         except UnicodeDecodeError as failure:
-            error = failure
-            continue
-        notes = [f"{path.name} is not UTF-8; read as cp1252"] if name == "cp1252" and not encoding else []
-        return text, ("utf-8" if name == "utf-8-sig" else name), notes
-    assert error is not None
-    line = raw[: error.start].count(b"\n") + 1
-    record = _record_of_line(raw.decode("latin-1"), line)
-    tried = encoding or "UTF-8 or cp1252"
-    raise RowError(path, record, f"byte {raw[error.start]:#04x} at line {line} does not decode as {tried}; pass --encoding")
+            line = raw[: failure.start].count(b"\n") + 1
+            record = _record_of_line(raw.decode("latin-1"), line)
+            raise RowError(path, record, f"byte {raw[failure.start]:#04x} at line {line} does not decode as {encoding}; "
+                                         "pass another --encoding") from None
+    try:
+        return raw.decode("utf-8-sig"), "utf-8", []
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252", [f"{path.name} is not UTF-8; read as cp1252 (pass --encoding to choose)"]
+    except UnicodeDecodeError as failure:
+        # Bytes cp1252 leaves undefined (0x81, 0x8d, 0x8f, 0x90, 0x9d) are letters in Mac Roman
+        # (0x8d is ç there), the encoding of CSVs saved by older Mac spreadsheets; it decodes every byte.
+        undefined = raw[failure.start]
+    return raw.decode("mac_roman"), "mac_roman", [
+        f"{path.name} is not UTF-8, and byte {undefined:#04x} is undefined in cp1252; read as Mac Roman "
+        "(pass --encoding to choose)"]
 
 
 class _Reader:

@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         column: Annotated[Optional[list[str]], typer.Option(help="csv: ROLE=COLUMN for prompt, response, label (harmful); repeatable")] = None,
         positive: Annotated[Optional[list[str]], typer.Option(help="csv: label values meaning the positive class; repeatable")] = None,
         target: Annotated[Optional[str], typer.Option(help="csv: unsafe (default) or refusal")] = None,
-        encoding: Annotated[Optional[str], typer.Option(help="file encoding (default: UTF-8, else cp1252 when it decodes)")] = None,
+        encoding: Annotated[Optional[str], typer.Option(help="file encoding (default: UTF-8, else cp1252 when it decodes, else Mac Roman; the one used is printed)")] = None,
         questions: Annotated[Optional[Path], typer.Option(help="gptfuzz: question list (default: beside --data)")] = None,
         question_range: Annotated[Optional[str], typer.Option(help="gptfuzz: only questions A-B, e.g. 70-99")] = None,
         out: Annotated[Optional[Path], typer.Option(help="write the report as JSON")] = None,
