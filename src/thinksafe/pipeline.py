@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import apply_attacks
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
-from thinksafe.data import DataResolver, cache_dir
+from thinksafe.data import DataError, DataResolver, cache_dir, sha256_of
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.models.cached import CachedModel, ModelRoles
@@ -238,7 +238,12 @@ class Evaluation:
                 self.store.put_judgements(stored)
                 progress.advance(task, len(chunk))
 
-    def summarise(self, results: list[SampleResult], judge_names: list[str], n_samples: int) -> RunSummary:
+    def summarise(
+        self, results: list[SampleResult], judge_names: list[str], n_samples: int, data_files: list[dict] | None = None
+    ) -> RunSummary:
+        from datetime import datetime, timezone
+        from importlib import metadata
+
         unscored: dict[str, dict[str, int]] = {}
         metrics = []
         for judge in judge_names:
@@ -246,7 +251,16 @@ class Evaluation:
                 ch: sum(1 for r in results if (j := r.judgement(judge, ch)) is not None and not j.scored) for ch in CHANNELS
             }
             for channel in CHANNELS:
-                metrics += self.benchmark.metrics(results, judge, channel)
+                # a group with nothing in it (no item scored or unscored) is not a measurement; group "all" is kept
+                metrics += [
+                    m for m in self.benchmark.metrics(results, judge, channel) if m.group == "all" or m.n or m.unscored
+                ]
+        try:
+            version = metadata.version("thinksafe")
+        except metadata.PackageNotFoundError:
+            import thinksafe
+
+            version = getattr(thinksafe, "__version__", None)
         errors = Counter(r.completion.error for r in results if r.completion.error)
         return RunSummary(
             benchmark=self.benchmark.name,
@@ -264,7 +278,27 @@ class Evaluation:
             metrics=metrics,
             notes=self.benchmark.notes() + self.notes,
             extra=run_analyses(results, judge_names),
+            thinksafe_version=version,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            data_files=list(data_files or []),
         )
+
+
+def data_file_records(bench: Benchmark, resolver: DataResolver) -> list[dict]:
+    """The benchmark's files as used: url, local path and sha256 (a file not here is listed with no path)."""
+    local = DataResolver(resolver.data_dir, offline=True)  # finds files already here; never downloads
+    records = []
+    for data_file in type(bench).files:
+        try:
+            found = local.path(data_file)
+        except DataError:  # not here (an optional file the run did not need)
+            found = None
+        records.append({
+            "benchmark": data_file.benchmark, "name": data_file.name, "url": data_file.url,
+            "path": str(found) if found else None, "pinned_sha256": data_file.sha256,
+            "sha256": sha256_of(found) if found else None,
+        })
+    return records
 
 
 def quoted_verdict_counts(results: list[SampleResult], judge_names: list[str]) -> dict[str, dict[str, int]]:
@@ -320,7 +354,8 @@ async def evaluate_async(
     db = Store(store or default_store_path()) if own_store else store
     pool = models or ModelPool()
     try:
-        samples = stratified_limit(load_samples(bench, DataResolver(data_dir)), limit, bench.stratum, seed)
+        resolver = DataResolver(data_dir)
+        samples = stratified_limit(load_samples(bench, resolver), limit, bench.stratum, seed)
         samples = apply_attacks(samples, attacks)
         run = Evaluation(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
@@ -330,7 +365,7 @@ async def evaluate_async(
         custom = getattr(bench, "generate", None)
         results = await (custom(run, samples) if custom is not None else run.generate(samples))
         names = [await run.judge(results, spec) for spec in specs]
-        summary = run.summarise(results, names, len(samples))
+        summary = run.summarise(results, names, len(samples), data_file_records(bench, resolver))
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())
     finally:
         if models is None:
@@ -433,6 +468,11 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
             combined.model = summary.model
             combined.rows += suite_rows(summary, bench.headline)
             combined.errors += summary.errors
+            combined.params = combined.params or summary.params
+            combined.notes[member] = list(summary.notes)
+            combined.counts[member] = {
+                "n": summary.n, "n_samples": summary.n_samples, "errors": summary.errors, "truncated": summary.truncated,
+            }
             for error, count in summary.error_counts.items():
                 combined.error_counts[error] = combined.error_counts.get(error, 0) + count
     finally:

@@ -148,6 +148,11 @@ class RunSummary(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
+    thinksafe_version: str | None = Field(None, description="the thinksafe release that wrote this summary")
+    created: str | None = Field(None, description="when the summary was made, ISO-8601 UTC")
+    data_files: list[dict[str, Any]] = Field(
+        default_factory=list, description="the benchmark's data files: name, url, local path, pinned and actual sha256"
+    )
 
 
 class SuiteRow(BaseModel):
@@ -168,3 +173,8 @@ class SuiteSummary(BaseModel):
     rows: list[SuiteRow] = Field(default_factory=list)
     errors: int = 0
     error_counts: dict[str, int] = Field(default_factory=dict, description="distinct errors over all members")
+    params: GenerationParams | None = None
+    notes: dict[str, list[str]] = Field(default_factory=dict, description="member -> its run notes")
+    counts: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="member -> n, n_samples, errors, truncated"
+    )
