@@ -99,6 +99,10 @@ class ClassifierJudge(Judge):
     def clean(self, text: str) -> str:
         return neutralise(text, self.control_strings)
 
+    def counted_prompt(self, item: JudgeInput) -> str:
+        """The text whose tokens count against the model's context."""
+        return self.raw_prompt(item)
+
     def _plan(self) -> WindowPlan | None:
         if not self.max_input_tokens:
             return None
@@ -107,7 +111,7 @@ class ClassifierJudge(Judge):
             self.max_input_tokens,
             self.overlap,
             counter,
-            lambda item: counter.count(self.raw_prompt(item.model_copy(update={"text": ""}))) + self.max_new_tokens + 1,
+            lambda item: counter.count(self.counted_prompt(item.model_copy(update={"text": ""}))) + self.max_new_tokens + 1,
         )
 
     async def judge_batch(self, items: list[JudgeInput]) -> list[Judgement]:

@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from thinksafe.judges.base import JudgeContext, JudgeInput, register_judge
 from thinksafe.judges.classifiers import ClassifierJudge
 from thinksafe.judges.llm import ParseError
-from thinksafe.judges.windowed import WindowPlan, split_judge_options, text_counter
+from thinksafe.judges.windowed import split_judge_options
 from thinksafe.schema import GenerationParams, GenerationRequest, Judgement, Message
 
 
@@ -106,17 +106,6 @@ class ChatClassifierJudge(ClassifierJudge):
         if raw is not None:
             return raw
         return self.fallback_prompt(item) or "\n\n".join(m["content"] for m in self.messages(item))
-
-    def _plan(self) -> WindowPlan | None:
-        if not self.max_input_tokens:
-            return None
-        counter = text_counter(self.model)
-        return WindowPlan(
-            self.max_input_tokens,
-            self.overlap,
-            counter,
-            lambda item: counter.count(self.counted_prompt(item.model_copy(update={"text": ""}))) + self.max_new_tokens + 1,
-        )
 
     async def _judge_whole(self, items: list[JudgeInput]) -> list[Judgement]:
         params = GenerationParams(temperature=0.0, top_p=1.0, max_new_tokens=self.max_new_tokens, seed=0)
