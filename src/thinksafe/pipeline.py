@@ -257,10 +257,8 @@ class Evaluation:
                 ]
         try:
             version = metadata.version("thinksafe")
-        except metadata.PackageNotFoundError:
-            import thinksafe
-
-            version = getattr(thinksafe, "__version__", None)
+        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            version = None
         errors = Counter(r.completion.error for r in results if r.completion.error)
         return RunSummary(
             benchmark=self.benchmark.name,
