@@ -38,6 +38,8 @@ window options of every classifier.
 
 from __future__ import annotations
 
+import abc
+
 import re
 from typing import Any, ClassVar
 
@@ -77,8 +79,9 @@ class ChatClassifierJudge(ClassifierJudge):
 
     add_generation_prompt: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def messages(self, item: JudgeInput) -> list[dict[str, str]]:
-        raise NotImplementedError
+        """The chat messages the classifier was trained on, for this item."""
 
     def fallback_prompt(self, item: JudgeInput) -> str | None:
         return None
