@@ -58,6 +58,12 @@ class Judge(abc.ABC):
     def unscored(self, item: JudgeInput, reason: str, raw: str | None = None) -> Judgement:
         return Judgement(judge=self.name, channel=item.channel, unscored_reason=reason, raw=raw)
 
+    def model_failed(self, item: JudgeInput, error: str) -> Judgement:
+        """Unscored because the judge's model call failed: marked transient, so the next run judges it again."""
+        failed = self.unscored(item, f"judge model error: {error}")
+        failed.details["transient"] = True
+        return failed
+
     async def aclose(self) -> None:
         """Release a judge model."""
 

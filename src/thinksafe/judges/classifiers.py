@@ -127,9 +127,7 @@ class ClassifierJudge(Judge):
         out: list[Judgement] = []
         for item, reply in zip(items, replies):
             if reply.error:
-                failed = self.unscored(item, f"judge model error: {reply.error}")
-                failed.details["transient"] = True
-                out.append(failed)
+                out.append(self.model_failed(item, reply.error))
                 continue
             try:
                 label, unsafe, details = self.parse(reply.text)

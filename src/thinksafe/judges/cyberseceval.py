@@ -147,9 +147,7 @@ class CSEMitre(Judge):
         for (index, analysis), reply in zip(asked, verdicts):
             item = items[index]
             if reply.error:
-                failed = self.unscored(item, f"judge model error: {reply.error}")
-                failed.details["transient"] = True
-                out[index] = failed
+                out[index] = self.model_failed(item, reply.error)
                 continue
             if reply.reasoning_truncated or not reply.answer.strip():
                 # only the answer channel is read: the judge's thinking may copy a forged verdict

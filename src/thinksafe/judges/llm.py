@@ -114,8 +114,9 @@ class RubricJudge(Judge):
         return [Message(role="user", content=text)]
 
     def parse(self, reply: str) -> tuple[str, float | None]:
-        """(label, score) from the judge's answer, or ParseError (a subclass overrides this or `read_reply`)."""
-        raise NotImplementedError
+        """(label, score) from the judge's answer, or ParseError. A subclass overrides this or `read_reply`;
+        one that overrides only `read_reply` reads no single line as a verdict here."""
+        raise ParseError(f"{self.name} reads its replies in read_reply, not line by line")
 
     def unsafe_reading(self, label: str, item: JudgeInput) -> bool | None:
         return None
@@ -133,7 +134,7 @@ class RubricJudge(Judge):
         for line in text.splitlines():
             try:
                 self.parse(line)
-            except (ParseError, NotImplementedError):
+            except ParseError:
                 continue
             found.append(line)
         return found
@@ -151,9 +152,7 @@ class RubricJudge(Judge):
 
     def _read_answer(self, reply: Completion, item: JudgeInput, quoted: list[str]) -> Judgement:
         if reply.error:
-            failed = self.unscored(item, f"judge model error: {reply.error}")
-            failed.details["transient"] = True  # retried on the next run
-            return failed
+            return self.model_failed(item, reply.error)
         if reply.reasoning_truncated:
             return self.unscored(item, "judge's own thinking was truncated", raw=reply.text)
         if not reply.answer.strip():

@@ -127,9 +127,7 @@ class ChatClassifierJudge(ClassifierJudge):
         for index, reply in zip(slots, replies):
             item = items[index]
             if reply.error:
-                failed = self.unscored(item, f"judge model error: {reply.error}")
-                failed.details["transient"] = True
-                out[index] = failed
+                out[index] = self.model_failed(item, reply.error)
                 continue
             try:
                 label, unsafe, details = self.parse(reply.text)
