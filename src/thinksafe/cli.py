@@ -56,7 +56,9 @@ def eval_command(
     top_p: Annotated[float, typer.Option()] = 0.95,
     seed: Annotated[int, typer.Option()] = 0,
     samples: Annotated[int, typer.Option(help="generations per prompt")] = 1,
-    attack: Annotated[Optional[list[str]], typer.Option(help="attack technique; repeatable")] = None,
+    attack: Annotated[Optional[list[str]], typer.Option(help="attack NAME[:key=value,...]; repeatable (`thinksafe attacks` lists them)")] = None,
+    attacker_model: Annotated[Optional[str], typer.Option(help="model spec proposing attack prompts (pair, tap, crescendo)")] = None,
+    translator_model: Annotated[Optional[str], typer.Option(help="model spec translating prompts and answers (attack translate)")] = None,
     answer_key: Annotated[Optional[Path], typer.Option(help="MCQ answer key (JSON id->letter, or CSV id,answer)")] = None,
     victim_model: Annotated[Optional[str], typer.Option(help="model spec simulating the victim (cse-phishing)")] = None,
     expansion_model: Annotated[Optional[str], typer.Option(help="model spec for the expansion step (cse-mitre)")] = None,
@@ -64,6 +66,8 @@ def eval_command(
     judge_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the judge model's API key")] = None,
     victim_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the victim model's API key")] = None,
     expansion_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the expansion model's API key")] = None,
+    attacker_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the attacker model's API key")] = None,
+    translator_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the translator model's API key")] = None,
     allow_errors: Annotated[bool, typer.Option("--allow-errors", help="exit 0 even when some requests failed after retries (they are still listed)")] = False,
     report: Annotated[bool, typer.Option(help="write OUT/report.html (the browsable report) beside summary.json")] = True,
     cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items ({CPU_BUDGET_SUITE_LIMIT} per suite member) with {CPU_BUDGET_TOKENS} new tokens")] = False,
@@ -81,6 +85,7 @@ def eval_command(
     from thinksafe.models.base import ModelOptions
     from thinksafe.pipeline import evaluate_async, evaluate_suite_async
 
+    role_models = {role: spec for role, spec in (("attacker", attacker_model), ("translator", translator_model)) if spec}
     try:
         benchmark_options = parse_options(option)
         for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
@@ -90,7 +95,7 @@ def eval_command(
             model=model, benchmark=benchmark, judges=judge, judge_model=judge_model, limit=limit, base_url=base_url,
             concurrency=concurrency, max_retries=max_retries, batch_size=batch_size, max_new_tokens=max_new_tokens,
             temperature=temperature, top_p=top_p, samples=samples, timeout=timeout, attacks=attack,
-            benchmark_options=benchmark_options,
+            benchmark_options=benchmark_options, role_models=role_models,
         )
     except user_errors() as error:
         fail(error)
@@ -112,7 +117,8 @@ def eval_command(
     )
     out = out or Path("runs") / f"{benchmark}"
     role_envs = {role: env for role, env in (("judge", judge_api_key_env), ("victim", victim_api_key_env),
-                                               ("expansion", expansion_api_key_env)) if env}
+                                               ("expansion", expansion_api_key_env), ("attacker", attacker_api_key_env),
+                                               ("translator", translator_api_key_env)) if env}
     common = dict(
         benchmark_options=benchmark_options,
         judges=judge, judge_model=judge_model, limit=limit, data_dir=data_dir, out=out, params=params,
@@ -120,6 +126,8 @@ def eval_command(
     )
     if role_envs:
         common["role_api_key_envs"] = role_envs
+    if role_models:
+        common["role_models"] = role_models
     if benchmark in suite_names():
         suite = run_command(evaluate_suite_async(model, benchmark, **common), err_console)
         print_suite(suite)
@@ -252,6 +260,7 @@ def check_eval_args(
     timeout: float = DEFAULT_TIMEOUT_S,
     attacks: list[str] | None = None,
     benchmark_options: dict[str, str] | None = None,
+    role_models: dict[str, str] | None = None,
 ) -> None:
     """Everything `thinksafe eval` can check before a model is loaded or called; raises ArgumentError."""
     from thinksafe.benchmarks.base import suite_names
@@ -272,13 +281,17 @@ def check_eval_args(
         if options.get(key):
             check_model_spec(options[key], flag)
     members = _member_benchmarks(benchmark, options, judge_model)
+    for role, spec in (role_models or {}).items():
+        check_model_spec(spec, f"--{role}-model")
     if attacks:
-        from thinksafe.attacks.base import attack_names
+        from thinksafe.attacks.base import AttackError, SolverAttack, plan_attacks
 
-        known_attacks = attack_names()
-        for name in attacks:
-            if name not in known_attacks:
-                raise ArgumentError(f"unknown attack {name!r}; known: {', '.join(sorted(known_attacks))}")
+        for attack in plan_attacks(attacks):  # unknown names and options, and missing attack models, fail here
+            needed = getattr(attack, "roles", ()) if isinstance(attack, SolverAttack) else ()
+            have = {"judge": judge_model, **(role_models or {})}
+            for role in needed:
+                if not have.get(role):
+                    raise AttackError(f"attack {attack.label!r} needs a model in the {role} role: pass --{role}-model SPEC")
     known = judge_names()
     suite = suite_names().get(benchmark)
     if judges:

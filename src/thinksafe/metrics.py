@@ -39,7 +39,7 @@ def _replicates(
 def bootstrap_mean(
     values: list[float], clusters: list[str], n_boot: int = N_BOOTSTRAP, seed: int = 0, level: float = 0.95
 ) -> tuple[float | None, float | None, float | None]:
-    """Mean with a percentile interval; resamples clusters (prompts), not single generations."""
+    """Mean with a percentile interval; resamples clusters (original prompts), not single generations or variants."""
     if not values:
         return None, None, None
     ids: dict[str, int] = {}
@@ -108,7 +108,7 @@ def rate(
         if found is None:
             continue
         values.append(float(found))
-        clusters.append(result.sample.id)
+        clusters.append(result.sample.source_id or result.sample.id)  # an attack's variants are one cluster
     value, low, high = bootstrap_mean(values, clusters)
     return Metric(
         name=name,

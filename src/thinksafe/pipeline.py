@@ -17,7 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from thinksafe.analysis import run_analyses
-from thinksafe.attacks.base import apply_attacks
+from thinksafe.attacks.base import Attack, AttackContext, AttackError, SolverAttack, apply_attacks, plan_attacks
+from thinksafe.attacks.summary import technique_extra, technique_metrics
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
 from thinksafe.data import DataError, DataResolver, cache_dir, sha256_of
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
@@ -116,6 +117,8 @@ class Evaluation:
         progress: bool,
         models: ModelPool,
         api_key_envs: dict[str, str | None] | None = None,
+        attacks: list[Attack] | None = None,
+        role_specs: dict[str, str] | None = None,
     ):
         self.model_spec = canonical_spec(model, model_options)
         self.model_text = model
@@ -130,6 +133,8 @@ class Evaluation:
         self.show_progress = progress
         self.notes: list[str] = []
         self.inline_judges = [spec for spec in judges if _runs_inline(spec)]
+        self.attacks = list(attacks or plan_attacks(None))
+        self.attack_context = AttackContext(self.roles, model, params, role_specs, self.notes)
 
     def model(self, role: str, spec: str | None = None) -> CachedModel:
         """The cached model of a role (the target's by default)."""
@@ -252,14 +257,17 @@ class Evaluation:
             }
             for channel in CHANNELS:
                 # a group with nothing in it (no item scored or unscored) is not a measurement; group "all" is kept
-                metrics += [
-                    m for m in self.benchmark.metrics(results, judge, channel) if m.group == "all" or m.n or m.unscored
-                ]
+                found = self.benchmark.metrics(results, judge, channel) + technique_metrics(
+                    self.benchmark, self.attacks, results, judge, channel)
+                metrics += [m for m in found if m.group == "all" or m.n or m.unscored]
         try:
             version = metadata.version("thinksafe")
         except metadata.PackageNotFoundError:  # run from a source tree that was never installed
             version = None
         errors = Counter(r.completion.error for r in results if r.completion.error)
+        extra = run_analyses(results, judge_names)
+        if [a.label for a in self.attacks] != ["none"]:
+            extra["attacks"] = technique_extra(self.attacks, results)
         return RunSummary(
             benchmark=self.benchmark.name,
             model=self.model_spec,
@@ -275,7 +283,9 @@ class Evaluation:
             reasoning_present=sum(1 for r in results if r.completion.reasoning),
             metrics=metrics,
             notes=self.benchmark.notes() + self.notes,
-            extra=run_analyses(results, judge_names),
+            extra=extra,
+            headline=[self.benchmark.headline] if isinstance(self.benchmark.headline, str) else list(self.benchmark.headline or ()),
+            attacks=[a.label for a in self.attacks],
             thinksafe_version=version,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             data_files=list(data_files or []),
@@ -337,13 +347,16 @@ async def evaluate_async(
     benchmark_options: dict[str, str] | None = None,
     models: ModelPool | None = None,
     role_api_key_envs: dict[str, str | None] | None = None,
+    role_models: dict[str, str] | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
 
     `models`: a pool to load the target model from and leave it in (a suite passes one, so the
     model is loaded once for all its members); by default the model is closed when the run ends.
     `role_api_key_envs`: the environment variable holding each role's API key ("judge", "victim",
-    "expansion"); a role not named shares the target's key only when it talks to the target's server.
+    "expansion", "attacker", "translator"); a role not named shares the target's key only when it talks
+    to the target's server. `role_models`: the model spec of each role an attack uses ("attacker",
+    "translator"; "judge" defaults to `judge_model`).
     """
     bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
@@ -354,14 +367,24 @@ async def evaluate_async(
     try:
         resolver = DataResolver(data_dir)
         samples = stratified_limit(load_samples(bench, resolver), limit, bench.stratum, seed)
-        samples = apply_attacks(samples, attacks)
+        planned = plan_attacks(attacks)
+        specs_by_role = {"judge": judge_model, **(role_models or {})}
         run = Evaluation(
             model, bench, specs, params=params or GenerationParams(), model_options=model_options or ModelOptions(),
             store=db, console=console, progress=progress, models=pool, api_key_envs=role_api_key_envs,
+            attacks=planned, role_specs={role: spec for role, spec in specs_by_role.items() if spec},
         )
         # A benchmark may drive generation itself (multi-turn), through the same store: `generate(run, samples)`.
         custom = getattr(bench, "generate", None)
-        results = await (custom(run, samples) if custom is not None else run.generate(samples))
+        solvers = [a for a in planned if isinstance(a, SolverAttack)]
+        if solvers and custom is not None:
+            raise AttackError(f"benchmark {bench.name!r} runs its own dialogue; attack {solvers[0].label!r} cannot drive it")
+        for solver in solvers:
+            solver.check_roles(run.attack_context)  # a missing attacker model is found before any model call
+        variants = apply_attacks(samples, planned)
+        results = await (custom(run, variants) if custom is not None else run.generate(variants)) if variants else []
+        for solver in solvers:
+            results += await solver.solve(run.attack_context, samples)
         names = [await run.judge(results, spec) for spec in specs]
         summary = run.summarise(results, names, len(samples), data_file_records(bench, resolver))
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())

@@ -153,6 +153,8 @@ class RunSummary(BaseModel):
     data_files: list[dict[str, Any]] = Field(
         default_factory=list, description="the benchmark's data files: name, url, local path, pinned and actual sha256"
     )
+    headline: list[str] = Field(default_factory=list, description="the benchmark's headline metric names")
+    attacks: list[str] = Field(default_factory=lambda: ["none"], description="the techniques run, by label")
 
 
 class SuiteRow(BaseModel):
