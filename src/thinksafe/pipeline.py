@@ -22,6 +22,7 @@ from thinksafe.attacks.summary import technique_extra, technique_metrics
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
 from thinksafe.data import DataError, DataResolver, cache_dir, sha256_of
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
+from thinksafe.lean import RESTORE_CHUNK, JudgementInterner, evict, restore, restored, slices
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.models.cached import CachedModel, ModelRoles
 from thinksafe.schema import (
@@ -39,6 +40,7 @@ from thinksafe.schema import (
 from thinksafe.store import Store, generation_key, judgement_key
 
 INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
+GENERATE_CHUNK = 8192  # requests built and sent per slice (in flight across a slice's end: the backend's concurrency)
 LOOKUP_CHUNK = 4096  # stored judgements read back per query
 
 
@@ -133,6 +135,7 @@ class Evaluation:
         self.show_progress = progress
         self.notes: list[str] = []
         self.inline_judges = [spec for spec in judges if _runs_inline(spec)]
+        self.intern = JudgementInterner()
         self.attacks = list(attacks or plan_attacks(None))
         self.attack_context = AttackContext(self.roles, model, params, role_specs, self.notes)
 
@@ -144,28 +147,27 @@ class Evaluation:
         self.notes += [note for note in notes if note not in self.notes]
 
     async def generate(self, samples: list[Sample]) -> list[SampleResult]:
+        """Every sample's generations, requests built a slice at a time; each result lean once the
+        model-free judges have read it (its texts stay in the store)."""
         by_sample = [(s, k) for s in samples for k in range(self.params.n)]
-        requests = [
-            GenerationRequest(
-                key=generation_key(self.model_spec, self.params, s.messages, k),
-                messages=s.messages,
-                params=self.params,
-                sample_index=k,
-            )
-            for s, k in by_sample
-        ]
-        results: list[SampleResult | None] = [None] * len(requests)
+        results: list[SampleResult | None] = [None] * len(by_sample)
         target = self.model("target")
         ready: list[SampleResult] = []
         with _progress(self.show_progress, self.console) as progress:
-            task = progress.add_task(escape(f"generating {self.benchmark.name} ({self.model_text})"), total=len(requests))
-            async for index, completion in target.generate(requests):
-                sample, k = by_sample[index]
-                results[index] = SampleResult(sample=sample, sample_index=k, generation_key=requests[index].key,
-                                              completion=completion)
-                progress.advance(task)
-                if self.inline_judges:
-                    ready.append(results[index])
+            task = progress.add_task(escape(f"generating {self.benchmark.name} ({self.model_text})"), total=len(by_sample))
+            for start in range(0, len(by_sample), GENERATE_CHUNK):
+                requests = [
+                    GenerationRequest(key=generation_key(self.model_spec, self.params, s.messages, k), messages=s.messages,
+                                      params=self.params, sample_index=k)
+                    for s, k in by_sample[start:start + GENERATE_CHUNK]
+                ]
+                async for offset, completion in target.generate(requests):
+                    sample, k = by_sample[start + offset]
+                    result = SampleResult(sample=sample, sample_index=k, generation_key=requests[offset].key,
+                                          completion=completion)
+                    results[start + offset] = result
+                    progress.advance(task)
+                    ready.append(result)
                     if len(ready) >= INLINE_CHUNK:
                         await self._judge_inline(ready)
                         ready = []
@@ -180,45 +182,51 @@ class Evaluation:
         return any(spec.model is not None and parse_spec(spec.model)[0] in IN_PROCESS_SCHEMES for spec in self.judge_specs)
 
     async def _judge_inline(self, results: list[SampleResult]) -> None:
-        """Model-free judges judge completions as they arrive; the judge stage then finds them stored."""
+        """Model-free judges judge completions as they arrive (the judge stage then finds them
+        stored); then the results go lean, their texts left to the store."""
         if results:
             for spec in self.inline_judges:
                 await self.judge(results, spec, show_progress=False)
+            for result in results:
+                evict(result)
 
     def judge_context(self, spec: JudgeSpec) -> JudgeContext:
         return JudgeContext(judge_model=spec.model, model_options=self.model_options,
                             options=dict(self.benchmark.options), models=self.roles)
 
     async def judge(self, results: list[SampleResult], spec: JudgeSpec, show_progress: bool | None = None) -> str:
-        """Judge both channels of every result and store each judgement; returns the judge's display name."""
+        """Judge both channels of every result and store each judgement; returns the judge's display name.
+
+        Stored judgements are read back first, a slice at a time; what is left is judged a slice at
+        a time too, with the texts of lean results read back from the store only for that slice.
+        """
         judge = make_judge(spec.name, self.judge_context(spec))
         name = spec.label
         identity = judge.identity()
-        work: list[tuple[SampleResult, Channel, str, str]] = []
-        for result in results:
-            slots = result.judgements.setdefault(name, {})
-            for channel in CHANNELS:
-                done = slots.get(channel)
-                if done is not None and not done.details.get("transient"):
-                    continue  # judged inline while this run generated it
-                found = channel_input(result, channel, name)
-                if found is None:
-                    continue
-                if isinstance(found, Judgement):
-                    slots[channel] = found
-                    continue
-                work.append((result, channel, found, judgement_key(identity, channel, result.generation_key)))
-        pending = []
-        for start in range(0, len(work), LOOKUP_CHUNK):  # read back in slices: never the whole table at once
-            chunk = work[start : start + LOOKUP_CHUNK]
-            stored = self.store.get_judgements(key for *_, key in chunk)
-            for result, channel, text, key in chunk:
+        pending: list[tuple[SampleResult, Channel, str]] = []
+        for start in range(0, len(results), LOOKUP_CHUNK):
+            work: list[tuple[SampleResult, Channel, str]] = []
+            for result in results[start:start + LOOKUP_CHUNK]:
+                slots = result.judgements.setdefault(name, {})
+                for channel in CHANNELS:
+                    done = slots.get(channel)
+                    if done is not None and not done.details.get("transient"):
+                        continue  # judged inline while this run generated it
+                    found = channel_input(result, channel, name)
+                    if found is None:
+                        continue
+                    if isinstance(found, Judgement):
+                        slots[channel] = found
+                        continue
+                    work.append((result, channel, judgement_key(identity, channel, result.generation_key)))
+            stored = self.store.get_judgements(key for *_, key in work)
+            for result, channel, key in work:
                 cached = stored.get(key)
                 if cached is not None and not cached.details.get("transient"):
                     cached.judge = name
-                    result.judgements[name][channel] = cached
+                    result.judgements[name][channel] = self.intern(cached)
                 else:
-                    pending.append((result, channel, text, key))
+                    pending.append((result, channel, key))
         try:
             show = self.show_progress if show_progress is None else show_progress
             await self._judge_pending(judge, name, pending, show)
@@ -230,18 +238,22 @@ class Evaluation:
         """Judge and store each judgement (a judge's model calls are stored one by one as they finish)."""
         if not pending:
             return
-        inputs = [JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=text) for r, ch, text, _ in pending]
         with _progress(show_progress, self.console) as progress:
             task = progress.add_task(escape(f"judging {self.benchmark.name} ({name})"), total=len(pending))
-            async for start, judgements in judge_chunks(judge, inputs):
-                chunk = pending[start : start + len(judgements)]
-                stored = []
-                for (result, channel, _, key), judgement in zip(chunk, judgements):
-                    judgement.judge = name  # a judge returns fresh objects: no copy needed
-                    result.judgements[name][channel] = judgement
-                    stored.append((key, result.generation_key, judgement))
-                self.store.put_judgements(stored)
-                progress.advance(task, len(chunk))
+            for start in range(0, len(pending), RESTORE_CHUNK):
+                part = pending[start:start + RESTORE_CHUNK]
+                with restored(list({id(r): r for r, _, _ in part}.values()), self.store):
+                    inputs = [JudgeInput(sample=r.sample, completion=r.completion, channel=ch, text=channel_input(r, ch, name))
+                              for r, ch, _ in part]
+                    async for offset, judgements in judge_chunks(judge, inputs):
+                        chunk = part[offset : offset + len(judgements)]
+                        stored = []
+                        for (result, channel, key), judgement in zip(chunk, judgements):
+                            judgement.judge = name  # a judge returns fresh objects: no copy needed
+                            result.judgements[name][channel] = self.intern(judgement)
+                            stored.append((key, result.generation_key, judgement))
+                        self.store.put_judgements(stored)
+                        progress.advance(task, len(chunk))
 
     def summarise(
         self, results: list[SampleResult], judge_names: list[str], n_samples: int, data_files: list[dict] | None = None
@@ -280,7 +292,7 @@ class Evaluation:
             errors=sum(errors.values()),
             error_counts=dict(errors.most_common()),
             quoted_verdicts=quoted_verdict_counts(results, judge_names),
-            reasoning_present=sum(1 for r in results if r.completion.reasoning),
+            reasoning_present=sum(1 for r in results if r.completion.reasoning),  # a lean result keeps a mark
             metrics=metrics,
             notes=self.benchmark.notes() + self.notes,
             extra=extra,
@@ -348,6 +360,7 @@ async def evaluate_async(
     models: ModelPool | None = None,
     role_api_key_envs: dict[str, str | None] | None = None,
     role_models: dict[str, str] | None = None,
+    keep_texts: bool = True,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
 
@@ -356,7 +369,8 @@ async def evaluate_async(
     `role_api_key_envs`: the environment variable holding each role's API key ("judge", "victim",
     "expansion", "attacker", "translator"); a role not named shares the target's key only when it talks
     to the target's server. `role_models`: the model spec of each role an attack uses ("attacker",
-    "translator"; "judge" defaults to `judge_model`).
+    "translator"; "judge" defaults to `judge_model`). `keep_texts=False` returns lean results (texts in
+    the store only, see thinksafe.lean): what the CLI uses, so memory stays bounded on large runs.
     """
     bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
@@ -388,18 +402,21 @@ async def evaluate_async(
         names = [await run.judge(results, spec) for spec in specs]
         summary = run.summarise(results, names, len(samples), data_file_records(bench, resolver))
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())
+        if out is not None:
+            write_outputs(Path(out), summary, results, db)
+        if keep_texts:
+            restore(results, db)
     finally:
         if models is None:
             await pool.aclose()
         if own_store:
             db.close()
-    if out is not None:
-        write_outputs(Path(out), summary, results)
     return summary, results
 
 
 def evaluate(model: str, benchmark: str | Benchmark, **kwargs) -> RunSummary:
     """Python API mirroring `thinksafe eval`; returns the run summary (results in OUT/results.jsonl)."""
+    kwargs.setdefault("keep_texts", False)  # only the summary is returned
     summary, _ = asyncio.run(evaluate_async(model, benchmark, **kwargs))
     return summary
 
@@ -424,13 +441,16 @@ def result_record(result: SampleResult) -> dict:
     }
 
 
-def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult]) -> None:
+def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult], store: Store | None = None) -> None:
     """results.jsonl then summary.json, each written whole under a temporary name and renamed,
-    so a kill leaves either the previous run's pair or a complete new one, never a cut file."""
+    so a kill leaves either the previous run's pair or a complete new one, never a cut file.
+    Lean results have their texts read back from `store` a slice at a time."""
     out.mkdir(parents=True, exist_ok=True)
     with atomic_writer(out / "results.jsonl") as handle:
-        for result in results:
-            handle.write(jsonl_line(result_record(result)))
+        for part in slices(results):
+            with restored(part, store):
+                for result in part:
+                    handle.write(jsonl_line(result_record(result)))
     with atomic_writer(out / "summary.json") as handle:
         handle.write(summary.model_dump_json(indent=2))
 
@@ -457,15 +477,17 @@ def atomic_writer(target: Path) -> Iterator[TextIO]:
 
 
 def suite_rows(summary: RunSummary, headline: str | tuple[str, ...] | None) -> list[SuiteRow]:
-    """Headline metrics (group 'all') per judge, answer and thinking side by side; None means all."""
+    """Headline metrics per judge, answer and thinking side by side (None means all): group 'all',
+    and each technique's `attack:<label>` group when the run had attacks."""
     wanted = (headline,) if isinstance(headline, str) else headline
-    rows: dict[tuple[str, str], SuiteRow] = {}
+    rows: dict[tuple[str, str, str], SuiteRow] = {}
     for metric in summary.metrics:
-        if metric.group != "all" or (wanted is not None and metric.name not in wanted):
+        if not (metric.group == "all" or metric.group.startswith("attack:")) or (wanted is not None and metric.name not in wanted):
             continue
         row = rows.setdefault(
-            (metric.judge, metric.name),
-            SuiteRow(benchmark=summary.benchmark, judge=metric.judge, metric=metric.name, higher_is_better=metric.higher_is_better),
+            (metric.judge, metric.name, metric.group),
+            SuiteRow(benchmark=summary.benchmark, judge=metric.judge, metric=metric.name, group=metric.group,
+                     higher_is_better=metric.higher_is_better),
         )
         setattr(row, metric.channel, metric)
     return list(rows.values())
@@ -478,6 +500,7 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
     suite_cls = suite_names()[suite]
     combined = SuiteSummary(suite=suite, model=model, members=list(suite_cls.members))
     options = kwargs.pop("benchmark_options", None) or {}
+    kwargs["attacks"] = kwargs.get("attacks") or list(suite_cls.attacks) or None
     models = ModelPool()
     try:
         for member in suite_cls.members:
@@ -485,7 +508,8 @@ async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None
             member_judges = judges or list(suite_cls.default_judges) or None
             # one option set for the whole suite: each member takes the keys it declares
             bench = build_benchmark(member, member_options(member, options), kwargs.get("judge_model"))
-            summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, models=models, **kwargs)
+            summary, _ = await evaluate_async(model, bench, out=member_out, judges=member_judges, models=models,
+                                              **{"keep_texts": False, **kwargs})
             combined.model = summary.model
             combined.rows += suite_rows(summary, bench.headline)
             combined.errors += summary.errors

@@ -61,6 +61,9 @@ class GenerationRequest(BaseModel):
     params: GenerationParams
     sample_index: int = 0
     raw_prompt: str | None = Field(None, description="a pre-formatted prompt (completions endpoint)")
+    chat_template_kwargs: dict[str, Any] | None = Field(
+        None, description="extra chat-template variables, e.g. {\"enable_thinking\": false} (Qwen3)"
+    )
 
 
 class Completion(BaseModel):
@@ -105,6 +108,8 @@ class SampleResult(BaseModel):
     generation_key: str
     completion: Completion
     judgements: dict[str, dict[Channel, Judgement]] = Field(default_factory=dict)
+    evicted: bool = Field(False, description="the completion's texts are in the store only (thinksafe.lean)")
+    reflection: bool | None = Field(None, description="rule-based safety reflection in the thinking, found before eviction")
 
     def judgement(self, judge: str, channel: Channel) -> Judgement | None:
         return self.judgements.get(judge, {}).get(channel)
@@ -163,6 +168,7 @@ class SuiteRow(BaseModel):
     benchmark: str
     judge: str
     metric: str
+    group: str = Field("all", description="'all', or 'attack:<label>' for one technique's items")
     higher_is_better: bool
     answer: Metric | None = None
     reasoning: Metric | None = None

@@ -57,9 +57,14 @@ def generation_key(model: str, params: GenerationParams, messages: list[Message]
 
 
 def request_key(model: str, request: GenerationRequest) -> str:
-    """The generation key of one request to `model` (a pre-formatted prompt is part of it)."""
+    """The generation key of one request to `model` (a pre-formatted prompt and chat-template variables are
+    part of it; a request with neither keeps the plain key, so older stores still match)."""
     key = generation_key(model, request.params, request.messages, request.sample_index)
-    return key if request.raw_prompt is None else stable_hash({"generation": key, "raw_prompt": request.raw_prompt})
+    if request.raw_prompt is not None:
+        key = stable_hash({"generation": key, "raw_prompt": request.raw_prompt})
+    if request.chat_template_kwargs is not None:
+        key = stable_hash({"generation": key, "chat_template_kwargs": request.chat_template_kwargs})
+    return key
 
 
 def judgement_key(judge_identity: dict[str, Any], channel: Channel, gen_key: str) -> str:

@@ -115,6 +115,7 @@ class Suite:
     description: ClassVar[str] = ""
     members: ClassVar[tuple[str, ...]] = ()
     default_judges: ClassVar[tuple[str, ...]] = ()
+    attacks: ClassVar[tuple[str, ...]] = ()  # techniques run on every member unless --attack is given
 
 
 _BENCHMARKS: dict[str, Callable[[], Benchmark]] = {}

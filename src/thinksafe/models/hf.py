@@ -89,11 +89,13 @@ def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def render_prompt(tokenizer: Any, messages: list[Message]) -> str:
-    """The model's own chat template, ending with the assistant's generation prompt."""
+def render_prompt(tokenizer: Any, messages: list[Message], chat_template_kwargs: dict[str, Any] | None = None) -> str:
+    """The model's own chat template, ending with the assistant's generation prompt; `chat_template_kwargs`
+    are extra template variables (Qwen3 reads `enable_thinking`; a template that does not read one ignores it)."""
     dicts = [m.model_dump() for m in messages]
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True,
+                                             **(chat_template_kwargs or {}))
     lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
     return "\n".join(lines) + "\nAssistant:"
 
@@ -123,11 +125,23 @@ class PreparedRequest:
     starts_in_thinking: bool
 
 
+def raw_prompt_in_thinking(prompt: str, markers: ThinkingMarkers) -> bool:
+    """A pre-formatted prompt that ends inside an opened thinking block: its last open marker comes after its
+    last close marker (a prefilled or continued thinking: `...<think>\nFirst, ...`)."""
+    opened = prompt.rfind(markers.open)
+    return opened != -1 and opened > prompt.rfind(markers.close)
+
+
 def prepare_request(tokenizer: Any, index: int, request: GenerationRequest, markers: ThinkingMarkers) -> PreparedRequest:
     """The prompt as the model sees it (its chat template, or the raw prompt), tokenised; does it open thinking?"""
-    prompt = request.raw_prompt if request.raw_prompt is not None else render_prompt(tokenizer, request.messages)
+    if request.raw_prompt is not None:
+        prompt = request.raw_prompt
+        opens = prompt_opens_thinking(prompt, markers) or raw_prompt_in_thinking(prompt, markers)
+    else:
+        prompt = render_prompt(tokenizer, request.messages, request.chat_template_kwargs)
+        opens = prompt_opens_thinking(prompt, markers)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    return PreparedRequest(index, ids, request.params, request.sample_index, prompt_opens_thinking(prompt, markers))
+    return PreparedRequest(index, ids, request.params, request.sample_index, opens)
 
 
 def template_notes(tokenizer: Any) -> list[str]:

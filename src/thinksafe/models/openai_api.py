@@ -10,6 +10,8 @@ MAX_RETRY_AFTER_S (60 s): a server asking for longer waits that long, then is as
 A 200 reply that carries no answer is a server fault and retried the same way: a body that is
 not JSON, one with no choices, or a message whose content is null with no reasoning either
 (unless finish_reason is "length": thinking cut off before any text is a real reply).
+A request's `chat_template_kwargs` (e.g. `{"enable_thinking": false}`) is sent as the top-level body field of
+that name on chat requests: vLLM and SGLang pass it to the chat template; the DeepSeek API ignores it.
 ``ModelOptions.timeout_s`` is a deadline for each whole attempt (connect, send, read the full
 body), so a server that trickles its reply cannot hold a request forever. A request that still
 fails becomes a completion with ``error`` set, so it is stored and retried on the next run
@@ -207,6 +209,8 @@ class OpenAIModel(Model):
             text, reasoning_content = choice.get("text") or "", None
         else:
             messages = [m.model_dump() for m in request.messages]
+            if request.chat_template_kwargs is not None:  # vLLM and SGLang read it; the DeepSeek API ignores it
+                body["chat_template_kwargs"] = request.chat_template_kwargs
             reply = await self._post("/chat/completions", {**body, "messages": messages})
             choice = reply["choices"][0]
             message = choice.get("message") or {}

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import jinja2
 from markupsafe import Markup
 
 from thinksafe.analysis.thinking_vs_answer import CELLS
-from thinksafe.data import write_atomic
 from thinksafe.report.plots import category_plots
 from thinksafe.report.runs import Bench, Run, benchmark_names
 from thinksafe.schema import Metric
@@ -136,7 +139,15 @@ def item_of(run: Run, bench: Bench, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def items_of(runs: list[Run]) -> list[dict[str, Any]]:
-    return [item_of(run, bench, record) for run in runs for bench in run.benches for record in bench.records]
+    return list(iter_items(runs))
+
+
+def iter_items(runs: list[Run]) -> Iterator[dict[str, Any]]:
+    """Every generation of every run, one compact item at a time."""
+    for run in runs:
+        for bench in run.benches:
+            for record in bench.iter_records():
+                yield item_of(run, bench, record)
 
 
 def _finite(value: Any) -> Any:
@@ -175,25 +186,52 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_report(runs: list[Run], title: str | None = None, page_size: int = PAGE_SIZE) -> str:
-    """The whole report as one HTML string (CSS, JS, SVG and data inline; no network)."""
-    items = items_of(runs)
+def count_items(runs: list[Run]) -> int:
+    return sum(1 for run in runs for bench in run.benches for _ in bench.iter_records())
+
+
+def stream_report(runs: list[Run], handle: TextIO, title: str | None = None, page_size: int = PAGE_SIZE) -> int:
+    """Write the whole report (CSS, JS, SVG and data inline; no network) to `handle`; returns the
+    number of items. The items are streamed from results.jsonl one at a time, so memory does not
+    grow with the size of the run."""
+    n_items = count_items(runs)
     views = bench_views(runs)
     template = environment().get_template("report.html.jinja")
     script = _asset("report.js")
     if "</script" in script.lower():  # our own code; never data
         raise RuntimeError("report.js must not contain </script")
-    return template.render(
+    slot = f"thinksafe-items-{uuid.uuid4().hex}"  # where the streamed items go; no data can spell it
+    page = template.render(
         title=title or "thinksafe report: " + ", ".join(run.label for run in runs), runs=runs, views=views,
-        n_items=len(items), items_json=Markup(script_json(items)), css=Markup(_asset("report.css")),
+        n_items=n_items, items_json=Markup(slot), css=Markup(_asset("report.css")),
         script=Markup(script), page_size=page_size, cells=CELLS,
         approximate=any(v.approximate for v in views))
+    head, _, tail = page.partition(slot)
+    handle.write(head + "[")
+    for index, item in enumerate(iter_items(runs)):
+        handle.write(("," if index else "") + script_json(item))
+    handle.write("]" + tail)
+    return n_items
+
+
+def render_report(runs: list[Run], title: str | None = None, page_size: int = PAGE_SIZE) -> str:
+    """The whole report as one HTML string (see `stream_report`)."""
+    buffer = io.StringIO()
+    stream_report(runs, buffer, title, page_size)
+    return buffer.getvalue()
 
 
 def write_report(runs: list[Run], out: Path, title: str | None = None) -> Path:
-    """Render and write the report; returns the path."""
+    """Stream the report to a temporary file and rename it into place (never a half-written page)."""
     out = Path(out)
-    write_atomic(out, render_report(runs, title).encode("utf-8"))  # never a half-written page
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        with partial.open("w", encoding="utf-8") as handle:
+            stream_report(runs, handle, title)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
     return out
 
 

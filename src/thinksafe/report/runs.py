@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,10 @@ class Bench:
     def records(self) -> list[dict[str, Any]]:
         """results.jsonl as dicts (missing file: none; unreadable lines skipped)."""
         return read_records(self.path / "results.jsonl")
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """results.jsonl one dict at a time, never the whole file in memory (the HTML report streams it)."""
+        return iter_records(self.path / "results.jsonl")
 
     def headline_metrics(self) -> list[Metric]:
         """Group-'all' metrics named in the suite's rows, or all group-'all' metrics."""
@@ -56,9 +61,13 @@ class Run:
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """One dict per JSON line; blank or broken lines are skipped."""
+    return list(iter_records(path))
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """`read_records`, lazily."""
     if not path.exists():
-        return []
-    out = []
+        return
     with path.open(encoding="utf-8") as handle:
         for line in handle:
             line = line.strip()
@@ -69,8 +78,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
             if isinstance(record, dict):
-                out.append(record)
-    return out
+                yield record
 
 
 def load_run(path: str | Path, label: str | None = None) -> Run:
