@@ -36,6 +36,8 @@ def reflected(result: SampleResult, llm_judge: str | None) -> bool:
         judgement = result.judgement(llm_judge, "reasoning")
         if judgement is not None and judgement.scored:
             return judgement.label == "reflected"
+    if result.evicted:  # the text is in the store; the flag was taken before it left memory
+        return bool(result.reflection)
     return find_reflection(result.completion.reasoning) is not None
 
 

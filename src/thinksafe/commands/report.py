@@ -57,11 +57,11 @@ def register(app: typer.Typer) -> None:
         title: Annotated[Optional[str], typer.Option(help="page title")] = None,
     ) -> None:
         """One self-contained HTML report: headline, per-category and thinking x answer tables, plots, failure browser."""
-        from thinksafe.report.html import write_report
+        from thinksafe.report.html import count_items, write_report
 
         runs = _load(run_dirs, label)
         path = write_report(runs, out, title)
-        n = sum(len(b.records) for run in runs for b in run.benches)
+        n = count_items(runs)
         console.print(Text(f"wrote {path} ({n} generations, {path.stat().st_size // 1024} KiB)"))
 
     @app.command("compare")
