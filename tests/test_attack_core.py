@@ -186,3 +186,21 @@ def test_every_registered_attack_declares_itself_and_the_jailbreak_suite_names_r
             assert option.help or name == "none", (name, option.name)
     for text in suite_names()["jailbreak"].attacks:
         parse_attack(text)
+
+
+def test_jailbreak_suite_runs_every_default_technique_in_one_command(mirror, tmp_path):
+    from thinksafe.benchmarks.base import suite_names
+
+    techniques = suite_names()["jailbreak"].attacks
+    with FakeOpenAIServer(harmbench_script) as target:
+        result = runner.invoke(app, ["eval", "--model", f"openai:t@{target.base_url}", "--benchmark", "jailbreak",
+                                     "--limit", "2", "--out", str(tmp_path / "out"), "--no-progress", "--no-report"],
+                               env={"OPENAI_API_KEY": "k", "COLUMNS": "100"})
+        assert result.exit_code == 0, result.output
+        assert len(target.bodies) == 2 * 2 * len(techniques)  # two members x two prompts x each technique
+    suite = json.loads((tmp_path / "out" / "summary.json").read_text())
+    groups = {(row["benchmark"], row["group"]) for row in suite["rows"]}
+    for member in ("strongreject-small", "chisafetybench-qa"):
+        assert (member, "all") in groups
+        assert {g for b, g in groups if b == member} >= {f"attack:{t}" for t in techniques}
+    assert "jailbreak - per technique" in result.output and "cot-hijack" in result.output
