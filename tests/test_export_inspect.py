@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from thinksafe.pipeline import result_record, write_outputs
+from thinksafe.report.outputs import result_record, write_outputs
 from thinksafe.schema import (
     Completion,
     GenerationParams,

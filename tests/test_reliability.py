@@ -116,7 +116,7 @@ def test_every_role_commits_each_finished_call_before_the_next_arrives(tmp_path)
 
 def test_results_lines_survive_unicode_line_separators(tmp_path):
     """A reply holding U+2028/U+2029 stays one record per line, even for str.splitlines readers."""
-    from thinksafe.pipeline import write_outputs
+    from thinksafe.report.outputs import write_outputs
     from thinksafe.schema import Completion, GenerationParams, Message, RunSummary, Sample, SampleResult
 
     sample = Sample(id="s", benchmark="b", messages=[Message(role="user", content="q")])

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from thinksafe.analysis.thinking_vs_answer import analyse
 from thinksafe.metrics import grouped_rates, paired_bootstrap_diff, rate
-from thinksafe.pipeline import result_record
+from thinksafe.report.outputs import result_record
 from thinksafe.schema import (
     Completion, GenerationParams, Judgement, Message, Metric, RunSummary, Sample, SampleResult, SuiteRow, SuiteSummary,
 )

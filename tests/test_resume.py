@@ -116,7 +116,7 @@ def test_sigkill_during_generation_then_judging_repeats_only_calls_in_flight(tmp
 
 def test_an_interrupted_write_leaves_the_previous_outputs_whole(tmp_path, monkeypatch):
     """Outputs are written under temporary names and renamed: a crash mid-write keeps the old pair."""
-    from thinksafe import pipeline
+    from thinksafe.report import outputs
     from thinksafe.schema import Completion, GenerationParams, Message, RunSummary, Sample, SampleResult
 
     def result(i):
@@ -127,24 +127,24 @@ def test_an_interrupted_write_leaves_the_previous_outputs_whole(tmp_path, monkey
         return RunSummary(benchmark="b", model="m", judges=[], params=GenerationParams(), n=n, n_samples=n)
 
     out = tmp_path / "out"
-    pipeline.write_outputs(out, summary(3), [result(i) for i in range(3)])
+    outputs.write_outputs(out, summary(3), [result(i) for i in range(3)])
     before = {name: (out / name).read_bytes() for name in ("summary.json", "results.jsonl")}
 
-    real = pipeline.result_record
+    real = outputs.result_record
 
     def dies_at_row_5(r):
         if r.sample.id == "s5":
             raise KeyboardInterrupt  # stands in for a kill: nothing after this line runs
         return real(r)
 
-    monkeypatch.setattr(pipeline, "result_record", dies_at_row_5)
+    monkeypatch.setattr(outputs, "result_record", dies_at_row_5)
     try:
-        pipeline.write_outputs(out, summary(9), [result(i) for i in range(9)])
+        outputs.write_outputs(out, summary(9), [result(i) for i in range(9)])
     except KeyboardInterrupt:
         pass
     assert {name: (out / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in out.iterdir()) == ["results.jsonl", "summary.json"]  # no temporary left behind
-    monkeypatch.setattr(pipeline, "result_record", real)
-    pipeline.write_outputs(out, summary(9), [result(i) for i in range(9)])
+    monkeypatch.setattr(outputs, "result_record", real)
+    outputs.write_outputs(out, summary(9), [result(i) for i in range(9)])
     assert json.loads((out / "summary.json").read_text())["n"] == 9
     assert len((out / "results.jsonl").read_text().splitlines()) == 9

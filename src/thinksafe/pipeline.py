@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -22,7 +20,8 @@ from thinksafe.attacks.summary import technique_extra, technique_metrics
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
 from thinksafe.data import DataError, DataResolver, cache_dir, sha256_of
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
-from thinksafe.lean import RESTORE_CHUNK, JudgementInterner, evict, restore, restored, slices
+from thinksafe.lean import RESTORE_CHUNK, JudgementInterner, evict, restore, restored
+from thinksafe.report.outputs import atomic_writer, suite_rows, write_outputs
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.models.cached import CachedModel, ModelRoles
 from thinksafe.schema import (
@@ -34,7 +33,6 @@ from thinksafe.schema import (
     RunSummary,
     Sample,
     SampleResult,
-    SuiteRow,
     SuiteSummary,
 )
 from thinksafe.store import Store, generation_key, judgement_key
@@ -419,78 +417,6 @@ def evaluate(model: str, benchmark: str | Benchmark, **kwargs) -> RunSummary:
     kwargs.setdefault("keep_texts", False)  # only the summary is returned
     summary, _ = asyncio.run(evaluate_async(model, benchmark, **kwargs))
     return summary
-
-
-def result_record(result: SampleResult) -> dict:
-    c = result.completion
-    return {
-        "id": result.sample.id,
-        "sample_index": result.sample_index,
-        "category": result.sample.category,
-        "attack": result.sample.attack,
-        "prompt": result.sample.prompt,
-        "reasoning": c.reasoning,
-        "answer": c.answer,
-        "finish_reason": c.finish_reason,
-        "truncated": c.reasoning_truncated,
-        "error": c.error,
-        "judgements": {
-            judge: {ch: j.model_dump(exclude={"judge", "channel"}) for ch, j in by_channel.items()}
-            for judge, by_channel in result.judgements.items()
-        },
-    }
-
-
-def write_outputs(out: Path, summary: RunSummary, results: list[SampleResult], store: Store | None = None) -> None:
-    """results.jsonl then summary.json, each written whole under a temporary name and renamed,
-    so a kill leaves either the previous run's pair or a complete new one, never a cut file.
-    Lean results have their texts read back from `store` a slice at a time."""
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(out / "results.jsonl") as handle:
-        for part in slices(results):
-            with restored(part, store):
-                for result in part:
-                    handle.write(jsonl_line(result_record(result)))
-    with atomic_writer(out / "summary.json") as handle:
-        handle.write(summary.model_dump_json(indent=2))
-
-
-def jsonl_line(record: dict) -> str:
-    """One JSON line, readable (UTF-8, not \\u-escaped), with U+2028/U+2029 escaped: readers that split
-    on every Unicode line break (str.splitlines) would otherwise cut a record in two."""
-    text = json.dumps(record, ensure_ascii=False)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
-
-
-@contextmanager
-def atomic_writer(target: Path) -> Iterator[TextIO]:
-    """A text handle on a temporary file beside `target`, renamed over it only once fully written."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def suite_rows(summary: RunSummary, headline: str | tuple[str, ...] | None) -> list[SuiteRow]:
-    """Headline metrics per judge, answer and thinking side by side (None means all): group 'all',
-    and each technique's `attack:<label>` group when the run had attacks."""
-    wanted = (headline,) if isinstance(headline, str) else headline
-    rows: dict[tuple[str, str, str], SuiteRow] = {}
-    for metric in summary.metrics:
-        if not (metric.group == "all" or metric.group.startswith("attack:")) or (wanted is not None and metric.name not in wanted):
-            continue
-        row = rows.setdefault(
-            (metric.judge, metric.name, metric.group),
-            SuiteRow(benchmark=summary.benchmark, judge=metric.judge, metric=metric.name, group=metric.group,
-                     higher_is_better=metric.higher_is_better),
-        )
-        setattr(row, metric.channel, metric)
-    return list(rows.values())
 
 
 async def evaluate_suite_async(model: str, suite: str, *, out: str | Path | None = None, judges: list[str] | None = None, **kwargs) -> SuiteSummary:

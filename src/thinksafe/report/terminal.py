@@ -83,7 +83,7 @@ def _legend(target: Console, keys: dict[str, str]) -> None:
 
 def print_summary(console: Console, summary: RunSummary) -> None:
     quoted_any = any(sum(_quoted(summary, judge)) for judge in summary.quoted_verdicts)
-    from thinksafe.pipeline import suite_rows
+    from thinksafe.report.outputs import suite_rows
 
     rows = [row for row in suite_rows(summary, None) if row.group == "all"]  # techniques: print_attack_section
     metric_cells = [f"{row.metric} {ARROWS[row.higher_is_better]}" for row in rows]
