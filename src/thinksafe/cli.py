@@ -96,6 +96,9 @@ def eval_command(
             temperature=temperature, top_p=top_p, samples=samples, timeout=timeout, attacks=attack,
             benchmark_options=benchmark_options, role_models=role_models,
         )
+        from thinksafe.fetch import check_data_present
+
+        check_data_present(benchmark, data_dir, benchmark_options)  # every missing file named at once, before a model loads
     except user_errors() as error:
         fail(error)
     if cpu_budget and model.startswith("hf:") and not _gpu_available():

@@ -45,8 +45,32 @@ def missing_local_path(name: str) -> str | None:
     """The message for a path-looking model or adapter name that does not exist; None when fine."""
     for part, what in zip(name.partition("+")[::2], ("model", "adapter")):
         if part and looks_like_path(part) and not os.path.exists(os.path.expanduser(part)):
-            return f"the local {what} path {part} does not exist"
+            return f"the local {what} path {part} does not exist (a hub id has the form namespace/name)"
     return None
+
+
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def hub_offline_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face hub cannot be used now (offline mode set, or its host does not answer one quick
+    TCP connect), else None. Behind a proxy the probe is skipped: a direct connect would say nothing."""
+    import socket
+    from urllib.parse import urlparse
+
+    for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(flag, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return f"{flag} is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "huggingface.co", port), timeout=timeout):
+            return None
+    except OSError as error:
+        return f"the Hugging Face hub ({endpoint}) is not reachable ({error.strerror or type(error).__name__})"
 
 
 def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
@@ -63,17 +87,22 @@ def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
     base, _, adapter = name.partition("+")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    local = looks_like_path(base) or os.path.exists(base)
+    # a hub id without hub access: read the local HF cache only, so the error comes at once (no retries)
+    why_local_only = None if local else hub_offline_reason()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=why_local_only is not None)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, local_files_only=why_local_only is not None)
     except (OSError, ValueError) as error:
-        if looks_like_path(base) or os.path.exists(base):  # a local folder: hub advice would not help
+        if local:  # a local folder: hub advice would not help
             raise ModelLoadError(f"could not load the local model {base}: {error}") from error
+        cause = (f"{why_local_only} and the model is not in the local Hugging Face cache" if why_local_only
+                 else str(error))
         raise ModelLoadError(
-            f"could not load {base!r}: {error}\n"
-            "Without hub access, download the model elsewhere (huggingface-cli download "
-            f"{base} --local-dir DIR), copy DIR here and pass --model hf:DIR; or serve it with vLLM "
-            "or any OpenAI-compatible server and pass --model openai:<name>@http://host:port/v1."
+            f"could not load {base!r}: {cause}\n"
+            f"Download it where the hub is reachable (hf download {base} --local-dir DIR), copy DIR here and pass "
+            "--model hf:DIR; or serve it with vLLM or any OpenAI-compatible server and pass "
+            "--model openai:<name>@http://host:port/v1."
         ) from error
     if adapter:
         from peft import PeftModel
