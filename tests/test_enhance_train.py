@@ -184,7 +184,7 @@ def test_a_training_step_reads_from_the_device_no_more_than_a_plain_loop(tiny_r1
 
 @pytest.mark.slow
 def test_two_processes_train_data_parallel_and_only_the_main_one_writes(tiny_r1_model, tmp_path):
-    """The README's multi-GPU command, on two CPU processes (gloo): batches are split between them."""
+    """The multi-GPU command of docs/enhance.md, on two CPU processes (gloo): batches are split between them."""
     data = write_records(tmp_path / "train.jsonl", 32)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
