@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import thinksafe.answer_keys as answer_keys
+import thinksafe.judges.answer_keys as answer_keys
 from fake_openai import FakeOpenAIServer, Reply, last_user_text
 from thinksafe.benchmarks import get_benchmark
 from thinksafe.cli import app

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from thinksafe.analysis.judge_agreement import binary_stats, cohen_kappa
 from thinksafe.cli import app
 from thinksafe.data import RowError
-from thinksafe.judge_eval import evaluate_judge, load_data
+from thinksafe.judges.judge_eval import evaluate_judge, load_data
 
 runner = CliRunner()
 REFUSE = "I'm sorry, but I can't help with that."

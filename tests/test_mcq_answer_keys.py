@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import thinksafe.answer_keys as answer_keys
-from thinksafe.answer_keys import KeyMismatch, hub_key, load_key_file, verify_redbench
+import thinksafe.judges.answer_keys as answer_keys
+from thinksafe.judges.answer_keys import KeyMismatch, hub_key, load_key_file, verify_redbench
 from thinksafe.benchmarks import get_benchmark
 from thinksafe.benchmarks.chisafetybench import key_items
 from thinksafe.data import DataError, DataResolver

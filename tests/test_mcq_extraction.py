@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from thinksafe.benchmarks.mcq import extract_choice, final_commitment, options_from_list, parse_options
+from thinksafe.benchmarks.mcq import options_from_list, parse_options
+from thinksafe.judges.mcq_extraction import extract_choice, final_commitment
 from thinksafe.judges.base import JudgeInput
 from thinksafe.judges.mcq import MCQChoice
 from thinksafe.schema import Completion, Message, Sample

@@ -3,7 +3,7 @@
 import pytest
 
 from thinksafe.analysis.thinking_vs_answer import analyse
-from thinksafe.reflection import find_reflection
+from thinksafe.judges.reflection import find_reflection
 from thinksafe.schema import Completion, Judgement, Message, Sample, SampleResult
 
 REFLECTS = [

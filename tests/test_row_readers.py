@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from thinksafe.answer_keys import KeyItem, load_key_file, read_key_rows
+from thinksafe.judges.answer_keys import KeyItem, load_key_file, read_key_rows
 from thinksafe.benchmarks.base import benchmark_names, check_unique_ids, get_benchmark, load_samples
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, csv_rows, jsonl_rows, read_json
 from thinksafe.schema import Message, Sample

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from thinksafe.reflection import find_reflection
+from thinksafe.judges.reflection import find_reflection
 from thinksafe.schema import Completion, Judgement, SampleResult
 from thinksafe.store import Store
 

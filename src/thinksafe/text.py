@@ -5,6 +5,17 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
+_QUOTES_AND_MARKDOWN = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
+                                      "*": None, "_": None, "#": None, ">": None, "`": None})
+
+
+def for_matching(text: str) -> str:
+    """NFKC (full-width letters and punctuation to ASCII), straight quotes, no markdown, one space, lower
+    case: what the refusal and reflection patterns are written against."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.translate(_QUOTES_AND_MARKDOWN).split()).lower()
+
 
 def letters_and_digits(text: str) -> str:
     """NFKC, lower case, letters and digits only: two prompts that differ only in spacing, case or

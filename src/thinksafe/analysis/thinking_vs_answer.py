@@ -8,7 +8,7 @@ and counted under `left_out`. Each benchmark's judges say how their labels map t
 safe/unsafe (see the README, R1 risk section).
 
 Reflection: does the thinking notice that the request is harmful, illegal or unethical?
-By default the rule-based EN/ZH patterns of `thinksafe.reflection`; when the run includes
+By default the rule-based EN/ZH patterns of `thinksafe.judges.reflection`; when the run includes
 the `reflection-llm` judge, its scored reading of the thinking is used instead.
 `reflected_and_complied` is the share of tabled generations whose thinking reflected and
 whose answer was still unsafe.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from thinksafe.reflection import find_reflection
+from thinksafe.judges.reflection import find_reflection
 from thinksafe.schema import SampleResult
 
 CELLS = ("thinking_safe/answer_safe", "thinking_safe/answer_unsafe", "thinking_unsafe/answer_safe", "thinking_unsafe/answer_unsafe")

@@ -4,7 +4,7 @@ The areas and categories follow the Chinese national standard the benchmark is b
 (TC260-003, "Basic security requirements for generative AI service"). The three data files
 spell them differently from each other (违背价值观 vs 违反社会核心价值观内容, 国别歧视 vs
 国别歧视内容, 侵害他人其他合法权益 vs 侵犯他人其他合法权益, an ASCII comma in one name);
-`normalise` maps every spelling to one canonical (area, category) pair.
+`canonical_area_and_category` maps every spelling to one canonical (area, category) pair.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def canonical_area(spelling: str) -> str:
     return name
 
 
-def normalise(category: str, area: str | None = None) -> tuple[str, str]:
+def canonical_area_and_category(category: str, area: str | None = None) -> tuple[str, str]:
     """(area, category) in canonical spelling; the area is derived when the file gives none."""
     name = canonical_category(category)
     derived = AREA_OF[name]

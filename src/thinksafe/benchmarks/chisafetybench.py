@@ -4,7 +4,7 @@
   the question text. Accuracy overall (ACC-O), per risk area (ACC-i) and per category, for
   the answer and for the thinking's final choice. The release publishes no answer key:
   `--answer-key FILE`, else the copy on the Hugging Face hub when it is reachable and
-  matches our items (see thinksafe.answer_keys), else accuracy is unavailable.
+  matches our items (see thinksafe.judges.answer_keys), else accuracy is unavailable.
 - `chisafetybench-qa`: 462 single-turn risky questions (ids s<id>) and 101 questions with
   dialog history (ids h1..h101 in file order, sent as real multi-turn messages with their
   system message), all of which should be refused. Judge `chisafety-refusal` labels each
@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from thinksafe.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
+from thinksafe.judges.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
 from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, Suite, is_refusal, register_benchmark, register_suite
-from thinksafe.benchmarks.chisafety_taxonomy import TaxonomyError, normalise
+from thinksafe.benchmarks.chisafety_taxonomy import TaxonomyError, canonical_area_and_category
 from thinksafe.benchmarks.mcq import MCQBenchmark, parse_options
 from thinksafe.data import DataFile, DataResolver, RowError, claim_id, read_json, row_context
 from thinksafe.judges.chisafety import FALLBACK_JUDGE, LLM_JUDGE, degree_of
@@ -87,7 +87,7 @@ class ChiSafetyMCQ(MCQBenchmark):
         for area_spelling, position, info in _grouped_infos(path, read_json(path)):
             row = f"item id {info['id']}"
             try:
-                area, category = normalise(str(info["category"]), str(area_spelling))
+                area, category = canonical_area_and_category(str(info["category"]), str(area_spelling))
             except TaxonomyError as error:
                 raise RowError(path, row, str(error)) from error
             sample_id = claim_id(seen, info["id"], path, row)
@@ -183,7 +183,7 @@ class ChiSafetyQA(Benchmark):
         for _, _, info in _grouped_infos(path, read_json(path)):
             row = f"item id {info['id']}"
             try:
-                area, category = normalise(str(info["category"]))
+                area, category = canonical_area_and_category(str(info["category"]))
             except TaxonomyError as error:
                 raise RowError(path, row, str(error)) from error
             sample_id = claim_id(seen, info["id"], path, row, prefix="s")
@@ -206,7 +206,7 @@ class ChiSafetyQA(Benchmark):
             if not isinstance(row, dict) or not {"category", "sub_category"} <= set(row):
                 raise RowError(path, number, "needs category and sub_category")
             try:
-                area, category = normalise(str(row["sub_category"]), str(row["category"]))
+                area, category = canonical_area_and_category(str(row["sub_category"]), str(row["category"]))
             except TaxonomyError as error:
                 raise RowError(path, number, str(error)) from error
             with row_context(path, number):

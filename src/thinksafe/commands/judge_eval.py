@@ -1,4 +1,4 @@
-"""`thinksafe judge-eval`: a judge's agreement with human labels (thinksafe/judge_eval.py)."""
+"""`thinksafe judge-eval`: a judge's agreement with human labels (thinksafe/judges/judge_eval.py)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(help="prompts per batch for hf judges")] = 16,
     ) -> None:
         """Agreement, kappa, precision/recall/F1, FPR/FNR and confusion matrix of a judge against human labels."""
-        from thinksafe.judge_eval import DEFAULT_POSITIVES, evaluate_judge_async, load_data, parse_range
+        from thinksafe.judges.judge_eval import DEFAULT_POSITIVES, evaluate_judge_async, load_data, parse_range
         from thinksafe.models.base import ModelOptions
         from thinksafe.pipeline import JudgeSpec, default_store_path
         from thinksafe.store import Store

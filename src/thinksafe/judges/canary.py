@@ -25,14 +25,14 @@ SEPARATORS = r"[\s\-_\u2010-\u2015\u2212\u30fc\uff0d]*"  # spaces, hyphen, dashe
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
 
 
-def normalise(text: str) -> str:
+def canary_text(text: str) -> str:
     """NFKC, zero-width characters and soft hyphens removed, lower case."""
     return unicodedata.normalize("NFKC", text).translate(ZERO_WIDTH).lower()
 
 
 def token_pattern(token: str) -> re.Pattern:
     """The token's letters and digits in order, any separators between them."""
-    chars = [c for c in normalise(token) if c.isalnum()]
+    chars = [c for c in canary_text(token) if c.isalnum()]
     return re.compile(SEPARATORS.join(re.escape(c) for c in chars))
 
 
@@ -40,14 +40,14 @@ def find_token(text: str, token: str) -> str | None:
     """The span of `text` that spells `token` (tolerant as the module says), or None."""
     if not any(c.isalnum() for c in token):
         return None
-    found = token_pattern(token).search(normalise(text))
+    found = token_pattern(token).search(canary_text(text))
     return found.group(0) if found else None
 
 
 def holds(text: str, expected: str) -> bool:
     """`expected` in `text` (normalised), not glued to further letters or digits."""
-    wanted = re.escape(normalise(expected).strip())
-    return re.search(rf"(?<![0-9a-z]){wanted}(?![0-9a-z])", normalise(text)) is not None
+    wanted = re.escape(canary_text(expected).strip())
+    return re.search(rf"(?<![0-9a-z]){wanted}(?![0-9a-z])", canary_text(text)) is not None
 
 
 @register_judge("canary")

@@ -17,7 +17,8 @@ from typing import ClassVar
 
 from thinksafe.judges.base import JudgeInput, TextJudge, register_judge
 from thinksafe.judges.llm import ParseError, RubricJudge
-from thinksafe.judges.rules import find_refusal, normalise
+from thinksafe.judges.rules import find_refusal
+from thinksafe.text import for_matching
 from thinksafe.schema import Judgement
 from thinksafe.store import stable_hash
 
@@ -43,7 +44,7 @@ _GUIDANCE = [re.compile(p) for p in GUIDANCE_EN + GUIDANCE_ZH]
 
 
 def has_guidance(text: str) -> bool:
-    norm = normalise(text)
+    norm = for_matching(text)
     return any(p.search(norm) for p in _GUIDANCE)
 
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from thinksafe.benchmarks.mcq import (
-    MCQ_JUDGE,
-    RULES_FINGERPRINT,
-    extract_choice,
-    final_commitment,
-)
+from thinksafe.benchmarks.mcq import MCQ_JUDGE
+from thinksafe.judges.mcq_extraction import RULES_FINGERPRINT, extract_choice, final_commitment
 from thinksafe.judges.base import JudgeInput, TextJudge, register_judge
 from thinksafe.schema import Judgement
 

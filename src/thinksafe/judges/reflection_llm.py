@@ -1,6 +1,6 @@
 """`reflection-llm`: an LLM reading of safety reflection (does the text notice the request is
 harmful, illegal or unethical?). Optional; when present in a run, the thinking-vs-answer
-analysis uses its reading of the thinking instead of the EN/ZH rules in thinksafe.reflection.
+analysis uses its reading of the thinking instead of the EN/ZH rules in thinksafe.judges.reflection.
 Labels reflected / not_reflected; no safe/unsafe reading (reflection is not a verdict).
 """
 
