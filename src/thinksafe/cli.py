@@ -44,9 +44,11 @@ def eval_command(
     data_dir: Annotated[Optional[Path], typer.Option(help="local mirror laid out as <benchmark>/<file>")] = None,
     out: Annotated[Optional[Path], typer.Option(help="where summary.json and results.jsonl go")] = None,
     store: Annotated[Optional[Path], typer.Option(help="SQLite store (default $THINKSAFE_STORE or ~/.cache/thinksafe/store.sqlite)")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="server URL for openai: models")] = None,
+    base_url: Annotated[Optional[list[str]], typer.Option(help="server URL for openai: models; repeatable: requests are spread over the servers, which must serve the same model")] = None,
+    base_urls_file: Annotated[Optional[Path], typer.Option(help="more server URLs for openai: models, one a line (# comments)")] = None,
+    shard: Annotated[Optional[str], typer.Option(help="run only shard i/N of the samples (1 <= i <= N; after --limit); join the shards' stores with `thinksafe merge`")] = None,
     api_key_env: Annotated[str, typer.Option(help="environment variable holding the API key")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="requests in flight for server backends")] = 32,
+    concurrency: Annotated[int, typer.Option(help="requests in flight for server backends (per server)")] = 32,
     max_retries: Annotated[int, typer.Option(help="retries (exponential backoff) before a request is recorded as failed")] = 6,
     timeout: Annotated[float, typer.Option(help="seconds one request may take in total (server backends)")] = DEFAULT_TIMEOUT_S,
     batch_size: Annotated[int, typer.Option(help="prompts per batch for the hf backend")] = 16,
@@ -92,7 +94,8 @@ def eval_command(
                 benchmark_options[key] = str(value)
         check_eval_args(
             model=model, benchmark=benchmark, judges=judge, judge_model=judge_model, limit=limit, base_url=base_url,
-            concurrency=concurrency, max_retries=max_retries, batch_size=batch_size, max_new_tokens=max_new_tokens,
+            base_urls_file=base_urls_file, shard=shard, concurrency=concurrency, max_retries=max_retries,
+            batch_size=batch_size, max_new_tokens=max_new_tokens,
             temperature=temperature, top_p=top_p, samples=samples, timeout=timeout, attacks=attack,
             benchmark_options=benchmark_options, role_models=role_models,
         )
@@ -113,9 +116,10 @@ def eval_command(
     params = GenerationParams(
         temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens or 8192, seed=seed, n=samples
     )
+    urls = eval_endpoints(base_url, base_urls_file)
     options = ModelOptions(
-        base_url=base_url, api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries,
-        timeout_s=timeout,
+        base_url=urls[0] if len(urls) == 1 else None, base_urls=urls if len(urls) > 1 else [],  # one: exactly as before
+        api_key_env=api_key_env, concurrency=concurrency, batch_size=batch_size, max_retries=max_retries, timeout_s=timeout,
     )
     out = out or Path("runs") / f"{benchmark}"
     role_envs = {role: env for role, env in (("judge", judge_api_key_env), ("victim", victim_api_key_env),
@@ -129,6 +133,10 @@ def eval_command(
     )
     if role_envs:
         common["role_api_key_envs"] = role_envs
+    if shard is not None:
+        from thinksafe.sharding import parse_shard
+
+        common["shard"] = parse_shard(shard)
     if role_models:
         common["role_models"] = role_models
     if benchmark in suite_names():
@@ -245,6 +253,22 @@ def _member_benchmarks(benchmark: str, options: dict[str, str], judge_model: str
     return [get_benchmark(benchmark, **with_judge)]
 
 
+def eval_endpoints(base_url: str | list[str] | None, base_urls_file: Path | None = None) -> list[str]:
+    """The servers --base-url (repeatable) and --base-urls-file name, in order, repeats dropped."""
+    from thinksafe.models.endpoints import normalise_urls, read_urls_file
+
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if base_urls_file is not None:
+        try:
+            listed = read_urls_file(Path(base_urls_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise ArgumentError(f"--base-urls-file {base_urls_file}: cannot read it ({error})") from None
+        if not listed:
+            raise ArgumentError(f"--base-urls-file {base_urls_file} names no URL (one a line; # starts a comment)")
+        urls += listed
+    return normalise_urls(urls)
+
+
 def check_eval_args(
     *,
     model: str,
@@ -252,7 +276,9 @@ def check_eval_args(
     judges: list[str] | None = None,
     judge_model: str | None = None,
     limit: int | None = None,
-    base_url: str | None = None,
+    base_url: str | list[str] | None = None,
+    base_urls_file: Path | None = None,
+    shard: str | None = None,
     concurrency: int = 32,
     max_retries: int = 6,
     batch_size: int = 16,
@@ -275,8 +301,17 @@ def check_eval_args(
         timeout=(timeout, ">0"), temperature=(temperature, ">=0"), top_p=(top_p, "(0,1]"),
     )
     check_model_spec(model, "--model")
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise ArgumentError(f"--base-url {base_url!r} must start with http:// or https://")
+    urls = eval_endpoints(base_url, base_urls_file)
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ArgumentError(f"--base-url {url!r} must start with http:// or https://")
+    if len(urls) > 1 and model.startswith("openai:") and "@" in model:
+        raise ArgumentError(f"--model {model!r} names its server after @, so the {len(urls)} --base-url servers "
+                            "would go unused: drop the @URL to spread requests over them")
+    if shard is not None:
+        from thinksafe.sharding import parse_shard
+
+        parse_shard(shard)
     if judge_model is not None:
         check_model_spec(judge_model, "--judge-model", judge=True)
     options = dict(benchmark_options or {})

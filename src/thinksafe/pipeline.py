@@ -35,6 +35,7 @@ from thinksafe.schema import (
     SampleResult,
     SuiteSummary,
 )
+from thinksafe.sharding import mark_shard, shard_samples
 from thinksafe.store import Store, generation_key, judgement_key
 
 INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
@@ -359,6 +360,7 @@ async def evaluate_async(
     role_api_key_envs: dict[str, str | None] | None = None,
     role_models: dict[str, str] | None = None,
     keep_texts: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
 
@@ -369,6 +371,7 @@ async def evaluate_async(
     to the target's server. `role_models`: the model spec of each role an attack uses ("attacker",
     "translator"; "judge" defaults to `judge_model`). `keep_texts=False` returns lean results (texts in
     the store only, see thinksafe.lean): what the CLI uses, so memory stays bounded on large runs.
+    `shard=(i, n)`: only shard i of n (1-based) of the samples chosen, before attacks (thinksafe.sharding).
     """
     bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
@@ -379,6 +382,7 @@ async def evaluate_async(
     try:
         resolver = DataResolver(data_dir)
         samples = stratified_limit(load_samples(bench, resolver), limit, bench.stratum, seed)
+        samples = shard_samples(samples, *shard) if shard else samples
         planned = plan_attacks(attacks)
         specs_by_role = {"judge": judge_model, **(role_models or {})}
         run = Evaluation(
@@ -399,6 +403,8 @@ async def evaluate_async(
             results += await solver.solve(run.attack_context, samples)
         names = [await run.judge(results, spec) for spec in specs]
         summary = run.summarise(results, names, len(samples), data_file_records(bench, resolver))
+        if shard:
+            mark_shard(summary, *shard)
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())
         if out is not None:
             write_outputs(Path(out), summary, results, db)

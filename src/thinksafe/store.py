@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from thinksafe.errors import ThinksafeError
 from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Judgement, Message
 
 SCHEMA = """
@@ -69,6 +70,33 @@ def request_key(model: str, request: GenerationRequest) -> str:
 
 def judgement_key(judge_identity: dict[str, Any], channel: Channel, gen_key: str) -> str:
     return stable_hash({"judge": judge_identity, "channel": channel, "generation": gen_key})
+
+
+class MergeConflict(ThinksafeError):
+    """One key holds different values in two stores being merged; nothing was written."""
+
+
+def _generation_value(blob: str) -> tuple[dict, bool]:
+    """A stored completion as compared in a merge (latency is transport, not what the model said), and
+    whether it is an error."""
+    value = json.loads(blob)
+    value.pop("latency_s", None)
+    return value, bool(value.get("error"))
+
+
+def _judgement_value(blob: str) -> tuple[dict, bool]:
+    """A stored judgement as compared in a merge (the judge's display name is set again on every read),
+    and whether it is transient (judged again on the next run, as an errored generation is)."""
+    value = json.loads(blob)
+    value.pop("judge", None)
+    return value, bool((value.get("details") or {}).get("transient"))
+
+
+# table -> (its value column, its columns in insert order (key first), the value as compared and its "retried anyway" flag)
+_MERGED = {
+    "generations": ("completion", ("key", "model", "completion", "error", "created"), _generation_value),
+    "judgements": ("judgement", ("key", "generation_key", "judge", "channel", "judgement", "created"), _judgement_value),
+}
 
 
 class Store:
@@ -170,6 +198,71 @@ class Store:
             self._pending_judgements.clear()
         self._last_flush = time.monotonic()
 
+    # -- merging -------------------------------------------------------------------------
+
+    def merge(self, sources: Iterable[Path | str], chunk: int = 2000) -> dict[str, dict[str, int]]:
+        """Copy other stores into this one, in one transaction: all of it, or nothing on a conflict.
+
+        Generations and judgements are copied by key. A key already here with the same value is
+        skipped (so merging twice changes nothing); with a different value it is a MergeConflict
+        naming the key and both stores, except that a successful generation wins over an errored one
+        (and a final judgement over a transient one), whichever store holds it; between two errored
+        ones the first is kept (either is generated again on the next run). Compared values leave out a
+        completion's latency and a judgement's display name. Runs rows are appended, except one this
+        store already holds identically. Sources are opened read-only.
+        Returns table -> {"added", "same", "replaced", "kept"} (runs: {"added", "same"}).
+        """
+        self.flush()
+        counts = {table: {"added": 0, "same": 0, "replaced": 0, "kept": 0} for table in _MERGED}
+        counts["runs"] = {"added": 0, "same": 0}
+        origin: dict[tuple[str, str], str] = {}  # keys written by this merge -> the store they came from
+        with self._db:
+            for source_path in sources:
+                source = _open_source(Path(source_path))
+                try:
+                    for table, (value_column, columns, comparable) in _MERGED.items():
+                        rows = source.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
+                        position = columns.index(value_column)
+                        while batch := rows.fetchmany(chunk):
+                            here = dict(self._select(f"SELECT key, {value_column} FROM {table} WHERE key IN ({{}})",
+                                                     [row[0] for row in batch]))
+                            writes = []
+                            for row in batch:
+                                key, blob = row[0], row[position]
+                                if key not in here:
+                                    writes.append(row)
+                                    here[key] = blob
+                                    origin[table, key] = str(source_path)
+                                    counts[table]["added"] += 1
+                                    continue
+                                (mine, mine_retried), (theirs, theirs_retried) = comparable(here[key]), comparable(blob)
+                                if mine == theirs or theirs_retried:
+                                    counts[table]["same" if mine == theirs else "kept"] += 1
+                                elif mine_retried:
+                                    writes.append(row)
+                                    here[key] = blob
+                                    origin[table, key] = str(source_path)
+                                    counts[table]["replaced"] += 1
+                                else:
+                                    raise MergeConflict(
+                                        f"{table[:-1]} {key} differs between {origin.get((table, key), str(self.path))}"
+                                        f" and {source_path}; nothing was merged (merge stores of disjoint runs, e.g."
+                                        " the shards of one --shard i/N run, or remove one of the two)")
+                            self._db.executemany(
+                                f"INSERT OR REPLACE INTO {table}({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})",
+                                writes)
+                    existing = set(self._db.execute("SELECT created, benchmark, model, summary FROM runs").fetchall())
+                    for run in source.execute("SELECT created, benchmark, model, summary FROM runs ORDER BY id"):
+                        if run in existing:
+                            counts["runs"]["same"] += 1
+                            continue
+                        self._db.execute("INSERT INTO runs(created, benchmark, model, summary) VALUES (?, ?, ?, ?)", run)
+                        existing.add(run)
+                        counts["runs"]["added"] += 1
+                finally:
+                    source.close()
+        return counts
+
     def close(self) -> None:
         self.flush()
         self._db.close()
@@ -179,3 +272,18 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _open_source(path: Path) -> sqlite3.Connection:
+    """A store to merge from, read-only; a missing file or one without the store's tables is an error."""
+    if not path.is_file():
+        raise ThinksafeError(f"no store at {path}")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as error:
+        raise ThinksafeError(f"{path} is not a thinksafe store: {error}") from None
+    if not {"generations", "judgements", "runs"} <= tables:
+        db.close()
+        raise ThinksafeError(f"{path} is not a thinksafe store (it has no generations, judgements and runs tables)")
+    return db

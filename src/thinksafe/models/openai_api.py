@@ -17,6 +17,13 @@ body), so a server that trickles its reply cannot hold a request forever. A requ
 fails becomes a completion with ``error`` set, so it is stored and retried on the next run
 rather than dropped; that error passes through `thinksafe.secrets.redact` first, so an error
 body echoing the request headers never puts the API key into the store or a report.
+
+Several endpoints (`ModelOptions.base_urls`, --base-url given more than once) serve one model:
+each attempt goes to the endpoint with the fewest requests in flight (`thinksafe.models.endpoints`),
+`concurrency` is per endpoint, and an attempt that fails with a connection error or a 5xx takes its
+endpoint out for a cool-down (2 s doubling to 60 s) and is retried at once on another endpoint,
+within the same `max_retries`; when all are out, it waits for the earliest to come back. Other
+retryable failures back off as above. With one endpoint nothing of this applies.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 import aiohttp
 
 from thinksafe.models.base import Model, ModelOptions, register_backend
+from thinksafe.models.endpoints import Endpoint, EndpointPool
 from thinksafe.reasoning import split_reasoning
 from thinksafe.schema import Completion, GenerationRequest
 from thinksafe.secrets import redact
@@ -151,7 +159,8 @@ def backoff_s(attempt: int) -> float:
 class OpenAIModel(Model):
     def __init__(self, name: str, options: ModelOptions):
         super().__init__(name, options)
-        base_url = options.base_url or os.environ.get("OPENAI_BASE_URL")
+        urls = options.endpoints() or [os.environ.get("OPENAI_BASE_URL") or ""]
+        base_url = urls[0]
         if not base_url:
             raise ValueError(f"openai:{name} needs a server: pass --base-url URL or write openai:{name}@URL")
         # The key is read from the environment and sent in a header only; it is never part of
@@ -160,10 +169,12 @@ class OpenAIModel(Model):
         api_key = (os.environ.get(options.api_key_env) if options.api_key_env else None) or "EMPTY"
         self._secrets = (api_key,)  # masked in every error this backend records
         self.base_url = base_url.rstrip("/")
+        self.pool = EndpointPool(urls)  # one endpoint: never taken out (the backoff above applies)
+        self._spread = len(self.pool) > 1
         self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                          "Accept": "application/json"}
-        self._limit = asyncio.Semaphore(options.concurrency)
-        self._proxy = env_proxy(self.base_url)
+        self._limit = asyncio.Semaphore(options.concurrency * len(self.pool))
+        self._proxies = {e.url: env_proxy(e.url) for e in self.pool.endpoints}
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
 
@@ -174,7 +185,7 @@ class OpenAIModel(Model):
             # `total` is a deadline for each whole request: connect, send, and reading the full body
             # (a sock_read timeout alone lets a server that trickles a byte a second hold it forever).
             timeout = aiohttp.ClientTimeout(total=self.options.timeout_s, sock_connect=self.options.timeout_s)
-            connector = aiohttp.TCPConnector(limit=self.options.concurrency, ttl_dns_cache=300)
+            connector = aiohttp.TCPConnector(limit=self.options.concurrency * len(self.pool), ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
             self._session_loop = loop
         return self._session
@@ -230,31 +241,48 @@ class OpenAIModel(Model):
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with the retry policy; the parsed JSON reply, or an APIError."""
-        url = self.base_url + path
         data = json.dumps(body).encode()
         chat = path.endswith("/chat/completions")
         retries = self.options.max_retries
         for attempt in range(retries + 1):
+            endpoint = await self._endpoint()
+            endpoint_ok: bool | None = None  # what this attempt says about its endpoint
             try:
-                return await self._attempt(url, data, chat)
+                reply = await self._attempt(endpoint.url + path, data, chat, self._proxies[endpoint.url])
+                endpoint_ok = True
+                return reply
             except APIStatusError as problem:
                 error: APIError = problem
                 retryable = problem.status in RETRY_STATUS or problem.status >= 500
+                endpoint_ok = False if problem.status >= 500 else None
             except APIReplyError as problem:
                 error, retryable = problem, True
             except asyncio.TimeoutError:
                 error, retryable = APITimeoutError(f"no complete reply within {self.options.timeout_s:g} s"), True
             except aiohttp.ClientError as problem:
                 error, retryable = APIConnectionError(f"{type(problem).__name__}: {problem}"), True
+                endpoint_ok = False
+            finally:
+                self.pool.release(endpoint, endpoint_ok if self._spread else endpoint_ok or None)
             if not retryable or attempt == retries:
                 raise error
+            if self._spread and endpoint_ok is False:
+                continue  # that endpoint is out now: the next attempt goes to another one (or waits for one)
             wait = getattr(error, "retry_after", None)
             await _sleep(wait if wait is not None else backoff_s(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, url: str, data: bytes, chat: bool) -> dict[str, Any]:
+    async def _endpoint(self) -> Endpoint:
+        """The endpoint for the next attempt, waiting while every endpoint is out for its cool-down."""
+        while True:
+            endpoint = self.pool.acquire()
+            if endpoint is not None:
+                return endpoint
+            await _sleep(self.pool.wait_s())
+
+    async def _attempt(self, url: str, data: bytes, chat: bool, proxy: str | None = None) -> dict[str, Any]:
         """One POST, read to the end: the checked reply, or APIStatusError / APIReplyError."""
-        async with self._client().post(url, data=data, headers=self._headers, proxy=self._proxy) as response:
+        async with self._client().post(url, data=data, headers=self._headers, proxy=proxy) as response:
             raw = await response.read()
             if response.status < 300:
                 return _checked_reply(raw, chat)
