@@ -28,7 +28,6 @@ from thinksafe.schema import (
     CHANNELS,
     Channel,
     GenerationParams,
-    GenerationRequest,
     Judgement,
     RunSummary,
     Sample,
@@ -36,10 +35,11 @@ from thinksafe.schema import (
     SuiteSummary,
 )
 from thinksafe.sharding import mark_shard, shard_samples
-from thinksafe.store import Store, generation_key, judgement_key
+from thinksafe.solvers.base import Solver, SolverContext
+from thinksafe.solvers.single_turn import SingleTurn
+from thinksafe.store import Store, judgement_key
 
 INLINE_CHUNK = 64  # completions judged together by a model-free judge while generation goes on
-GENERATE_CHUNK = 8192  # requests built and sent per slice (in flight across a slice's end: the backend's concurrency)
 LOOKUP_CHUNK = 4096  # stored judgements read back per query
 
 
@@ -145,49 +145,43 @@ class Evaluation:
     def add_notes(self, notes: list[str]) -> None:
         self.notes += [note for note in notes if note not in self.notes]
 
-    async def generate(self, samples: list[Sample]) -> list[SampleResult]:
-        """Every sample's generations, requests built a slice at a time; each result lean once the
-        model-free judges have read it (its texts stay in the store)."""
-        by_sample = [(s, k) for s in samples for k in range(self.params.n)]
-        results: list[SampleResult | None] = [None] * len(by_sample)
-        target = self.model("target")
+    def solver_context(self) -> SolverContext:
+        return SolverContext(self.roles, self.model_text, self.params, self.attack_context.role_specs, self.notes,
+                             judge_models=[spec.model for spec in self.judge_specs if spec.model],
+                             release_models=self.judges_load_a_model())
+
+    async def generate(self, samples: list[Sample], solver: Solver | None = None) -> list[SampleResult]:
+        """Every sample's generations through the benchmark's solver (one turn by default). The
+        model-free judges consume the results as they come; then a result whose completion is
+        in the store goes lean (its texts stay in the store)."""
+        solver = solver or self.benchmark.solver()
+        results: list[SampleResult | None] = [None] * (len(samples) * self.params.n)
         ready: list[SampleResult] = []
         with _progress(self.show_progress, self.console) as progress:
-            task = progress.add_task(escape(f"generating {self.benchmark.name} ({self.model_text})"), total=len(by_sample))
-            for start in range(0, len(by_sample), GENERATE_CHUNK):
-                requests = [
-                    GenerationRequest(key=generation_key(self.model_spec, self.params, s.messages, k), messages=s.messages,
-                                      params=self.params, sample_index=k)
-                    for s, k in by_sample[start:start + GENERATE_CHUNK]
-                ]
-                async for offset, completion in target.generate(requests):
-                    sample, k = by_sample[start + offset]
-                    result = SampleResult(sample=sample, sample_index=k, generation_key=requests[offset].key,
-                                          completion=completion)
-                    results[start + offset] = result
-                    progress.advance(task)
-                    ready.append(result)
-                    if len(ready) >= INLINE_CHUNK:
-                        await self._judge_inline(ready)
-                        ready = []
-            await self._judge_inline(ready)
-        self.add_notes(target.notes)
-        if self.judges_load_a_model():
-            await target.aclose()
+            task = progress.add_task(escape(f"generating {self.benchmark.name} ({self.model_text})"), total=len(results))
+            async for position, result in solver.stream(self.solver_context(), samples):
+                results[position] = result
+                progress.advance(task)
+                ready.append(result)
+                if len(ready) >= INLINE_CHUNK:
+                    await self._judge_inline(ready, lean=solver.results_in_store)
+                    ready = []
+            await self._judge_inline(ready, lean=solver.results_in_store)
         return [r for r in results if r is not None]
 
     def judges_load_a_model(self) -> bool:
         """Whether a judge runs a model in this process (then the target is closed first, to free its memory)."""
         return any(spec.model is not None and parse_spec(spec.model)[0] in IN_PROCESS_SCHEMES for spec in self.judge_specs)
 
-    async def _judge_inline(self, results: list[SampleResult]) -> None:
+    async def _judge_inline(self, results: list[SampleResult], lean: bool = True) -> None:
         """Model-free judges judge completions as they arrive (the judge stage then finds them
-        stored); then the results go lean, their texts left to the store."""
+        stored); then, when their completions are in the store, the results go lean."""
         if results:
             for spec in self.inline_judges:
                 await self.judge(results, spec, show_progress=False)
-            for result in results:
-                evict(result)
+            if lean:
+                for result in results:
+                    evict(result)
 
     def judge_context(self, spec: JudgeSpec) -> JudgeContext:
         return JudgeContext(judge_model=spec.model, model_options=self.model_options,
@@ -390,15 +384,15 @@ async def evaluate_async(
             store=db, console=console, progress=progress, models=pool, api_key_envs=role_api_key_envs,
             attacks=planned, role_specs={role: spec for role, spec in specs_by_role.items() if spec},
         )
-        # A benchmark may drive generation itself (multi-turn), through the same store: `generate(run, samples)`.
-        custom = getattr(bench, "generate", None)
+        # The benchmark declares how a sample becomes a conversation (one turn unless it says otherwise).
+        declared = bench.solver()
         solvers = [a for a in planned if isinstance(a, SolverAttack)]
-        if solvers and custom is not None:
+        if solvers and not isinstance(declared, SingleTurn):
             raise AttackError(f"benchmark {bench.name!r} runs its own dialogue; attack {solvers[0].label!r} cannot drive it")
         for solver in solvers:
             solver.check_roles(run.attack_context)  # a missing attacker model is found before any model call
         variants = apply_attacks(samples, planned)
-        results = await (custom(run, variants) if custom is not None else run.generate(variants)) if variants else []
+        results = await run.generate(variants, declared) if variants else []
         for solver in solvers:
             results += await solver.solve(run.attack_context, samples)
         names = [await run.judge(results, spec) for spec in specs]

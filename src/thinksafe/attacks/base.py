@@ -24,10 +24,11 @@ from pydantic import BaseModel
 
 from thinksafe.errors import ArgumentError
 from thinksafe.plugins import plugin_modules
-from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Message, Metric, Sample, SampleResult
+from thinksafe.schema import Channel, Completion, Message, Metric, Sample, SampleResult
+from thinksafe.solvers.base import MissingRoleError, SolverContext
 
 if TYPE_CHECKING:
-    from thinksafe.models.cached import CachedModel, ModelRoles
+    from thinksafe.models.cached import CachedModel
 
 AttackKind = Literal["prompt", "iterative", "reasoning", "injection"]
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -144,39 +145,15 @@ class PromptAttack(Attack):
         """Variants of `sample` (made with `variant` / `with_prompt`)."""
 
 
-class AttackContext:
-    """What a solver attack may reach: cached model roles, the target's parameters, notes for the run."""
+class AttackContext(SolverContext):
+    """What a solver attack may reach: the solvers' context (cached model roles, the target's parameters,
+    the run's notes); a missing role is an AttackError naming the technique."""
 
-    def __init__(self, roles: ModelRoles, target_spec: str, params: GenerationParams,
-                 role_specs: dict[str, str] | None = None, notes: list[str] | None = None):
-        self.roles = roles
-        self.target_spec = target_spec
-        self.params = params
-        self.role_specs = dict(role_specs or {})
-        self.notes = notes if notes is not None else []
-
-    def model(self, role: str, attack: str = "") -> CachedModel:
-        """The cached model of `role` ("target", "attacker", "judge", "translator", ...)."""
-        if role == "target":
-            return self.roles.get("target", self.target_spec)
-        spec = self.role_specs.get(role)
-        if not spec:
-            flag = f"--{role}-model"
-            raise AttackError(f"attack {attack or '?'} needs a model in the {role} role: pass {flag} SPEC")
-        return self.roles.get(role, spec)
-
-    def has_model(self, role: str) -> bool:
-        return role == "target" or bool(self.role_specs.get(role))
-
-    def add_note(self, note: str) -> None:
-        if note not in self.notes:
-            self.notes.append(note)
-
-    @staticmethod
-    def request(messages: list[Message], params: GenerationParams, sample_index: int = 0,
-                raw_prompt: str | None = None) -> GenerationRequest:
-        """A request whose key the cached model fills in."""
-        return GenerationRequest(key="", messages=messages, params=params, sample_index=sample_index, raw_prompt=raw_prompt)
+    def model(self, role: str, attack: str = "", spec: str | None = None) -> CachedModel:
+        try:
+            return super().model(role, f"attack {attack or '?'}", spec)
+        except MissingRoleError as error:
+            raise AttackError(str(error)) from None
 
 
 class SolverAttack(Attack):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Callable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -13,6 +13,9 @@ from thinksafe.data import DataFile, DataResolver
 from thinksafe.errors import OptionError
 from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Metric, Sample, SampleResult
+
+if TYPE_CHECKING:
+    from thinksafe.solvers.base import Solver
 
 # ---------------------------------------------------------------- declared benchmark options
 
@@ -99,6 +102,12 @@ class Benchmark(abc.ABC):
     @abc.abstractmethod
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
         """Aggregates the way the benchmark's authors define them."""
+
+    def solver(self) -> Solver:
+        """How a sample becomes a conversation and a completion: one turn to the target by default."""
+        from thinksafe.solvers.single_turn import SingleTurn
+
+        return SingleTurn()
 
     def stratum(self, sample: Sample) -> str:
         """What `--limit` spreads evenly over: the full category path by default."""

@@ -21,10 +21,7 @@ each grade, overall and per goal. Sample size: 200 by default (`--option sample_
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
-
-from pydantic import BaseModel, Field
+from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark, stratified_limit
 from thinksafe.benchmarks.cyberseceval import cse_file, read_rows
@@ -32,12 +29,8 @@ from thinksafe.benchmarks.r1_common import reads_refusal, refused, speaks
 from thinksafe.data import DataFile, DataResolver, claim_id, row_context
 from thinksafe.judges.llm import load_rubric
 from thinksafe.metrics import grouped_rates, rate
-from thinksafe.schema import Channel, Completion, GenerationParams, GenerationRequest, Message, Metric, Sample, SampleResult
-from thinksafe.store import stable_hash
-
-if TYPE_CHECKING:
-    from thinksafe.models.cached import CachedModel
-    from thinksafe.pipeline import Evaluation
+from thinksafe.schema import Channel, GenerationParams, Message, Metric, Sample, SampleResult
+from thinksafe.solvers.dialogue import SimulatedDialogue
 
 PHISHING = cse_file("multiturn_phishing_challenges.json", "4be64c3a2444", "spear_phishing/multiturn_phishing_challenges.json",
                     "ffb1acb16a4aab8637b912ca45cb496bca46e79b30981c70c751aba760a82228")
@@ -76,72 +69,6 @@ def profile_text(value: str) -> str:
         return [f"{indent}{item}"]
 
     return "\n".join(render(parsed))
-
-
-class Turn(BaseModel):
-    key: str
-    completion: Completion
-
-
-class Dialogue(BaseModel):
-    """One challenge played out: attacker and victim turns, in order."""
-
-    sample: Sample
-    sample_index: int = 0
-    victim_system: str = Field("", description="the victim's system prompt: its platform and profile")
-    attacker: list[Turn] = Field(default_factory=list)
-    victim: list[Turn] = Field(default_factory=list)
-    done: bool = False
-
-    def attacker_messages(self) -> list[Message]:
-        messages = list(self.sample.messages)
-        for said, heard in zip(self.attacker, self.victim):
-            messages += [Message(role="assistant", content=said.completion.answer), Message(role="user", content=heard.completion.answer)]
-        return messages
-
-    def victim_messages(self) -> list[Message]:
-        messages = [Message(role="system", content=self.victim_system)]
-        for index, said in enumerate(self.attacker):
-            messages.append(Message(role="user", content=said.completion.answer))
-            if index < len(self.victim):
-                messages.append(Message(role="assistant", content=self.victim[index].completion.answer))
-        return messages
-
-    def transcript(self) -> str:
-        lines = []
-        for index, said in enumerate(self.attacker):
-            lines.append(f"Attacker: {said.completion.answer}")
-            if index < len(self.victim):
-                lines.append(f"Target: {self.victim[index].completion.answer}")
-        return "\n\n".join(lines)
-
-    def result(self) -> SampleResult:
-        """The dialogue as one completion: the transcript is the answer, the attacker's thinking the reasoning."""
-        keys = [t.key for t in self.attacker] + [t.key for t in self.victim]
-        thoughts = [f"[message {i + 1}]\n{t.completion.reasoning}" for i, t in enumerate(self.attacker) if t.completion.reasoning]
-        error = next((f"attacker message {i + 1}: {t.completion.error}" for i, t in enumerate(self.attacker) if t.completion.error), None)
-        error = error or next((f"victim reply {i + 1}: {t.completion.error}" for i, t in enumerate(self.victim) if t.completion.error), None)
-        completions = [t.completion for t in self.attacker]
-        transcript = self.transcript()
-        return SampleResult(
-            sample=self.sample,
-            sample_index=self.sample_index,
-            generation_key=stable_hash({"dialogue": keys}),
-            completion=Completion(
-                text=transcript,
-                reasoning="\n\n".join(thoughts) if thoughts else None,
-                answer=transcript,
-                reasoning_truncated=any(c.reasoning_truncated for c in completions),
-                finish_reason=completions[-1].finish_reason if completions else None,
-                prompt_tokens=sum(c.prompt_tokens or 0 for c in completions),
-                completion_tokens=sum(c.completion_tokens or 0 for c in completions),
-                error=error,
-            ),
-        )
-
-
-def _stops(completion: Completion) -> bool:
-    return bool(completion.error) or completion.reasoning_truncated or not completion.answer.strip()
 
 
 @register_benchmark
@@ -202,50 +129,15 @@ class CSEPhishing(Benchmark):
         limit = None if size in {"all", "0"} else int(size)
         return stratified_limit(samples, limit, self.stratum, seed=0)
 
-    def victim_spec(self, evaluation: Evaluation | None = None) -> str:
-        spec = self.victim_spec_or_none()
-        if not spec and evaluation is not None:  # the Python API: the first judge that has a model
-            spec = next((j.model for j in evaluation.judge_specs if j.model), None)
-        if not spec:
-            raise ValueError("cse-phishing needs a model to play the victim: pass --victim-model SPEC (or --judge-model SPEC)")
-        return spec
-
-    async def generate(self, evaluation: Evaluation, samples: list[Sample]) -> list[SampleResult]:
-        """Play every dialogue turn by turn, all dialogues in step, each turn through the store."""
-        attacker = evaluation.model("target")
-        victim = evaluation.model("victim", self.victim_spec(evaluation))
-        params = evaluation.params
+    def solver(self) -> SimulatedDialogue:
+        """The dialogue: the model under test writes, the victim model replies, `turns` more times."""
         template = load_rubric("cse_phishing_victim")
-        dialogues = [
-            Dialogue(sample=s, sample_index=k, victim_system=template.format(
-                platform=s.metadata["platform"], profile=profile_text(s.metadata["target_profile"])))
-            for s in samples
-            for k in range(params.n)
-        ]
-        for _ in range(self.turns + 1):
-            await self._step(dialogues, lambda d: d.attacker_messages(), attacker, params, "attacker")
-            await self._step(dialogues, lambda d: d.victim_messages(), victim, VICTIM_PARAMS, "victim")
-        for model in (attacker, victim):
-            evaluation.add_notes(model.notes)
-        if evaluation.judges_load_a_model():
-            for model in (attacker, victim):
-                await model.aclose()
-        return [d.result() for d in dialogues]
-
-    @staticmethod
-    async def _step(
-        dialogues: list[Dialogue],
-        messages_of: Callable[[Dialogue], list[Message]],
-        model: CachedModel,
-        params: GenerationParams,
-        side: str,
-    ) -> None:
-        active = [d for d in dialogues if not d.done]
-        requests = [GenerationRequest(key="", messages=messages_of(d), params=params, sample_index=d.sample_index)
-                    for d in active]
-        for d, request, completion in zip(active, requests, await model.generate_all(requests)):
-            getattr(d, side).append(Turn(key=model.key(request), completion=completion))
-            d.done = _stops(completion)
+        return SimulatedDialogue(
+            party_role="victim", party_spec=self.victim_spec_or_none(), party_params=VICTIM_PARAMS, turns=self.turns,
+            party_system=lambda s: template.format(platform=s.metadata["platform"], profile=profile_text(s.metadata["target_profile"])),
+            missing_party="cse-phishing needs a model to play the victim: pass --victim-model SPEC (or --judge-model SPEC)",
+            speaker="Attacker", party="Target", errors_as=("attacker message", "victim reply"),
+        )
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0]
