@@ -42,8 +42,10 @@ class FakeLLM:
             if "fail" in text:
                 raise RuntimeError("engine died")
             reply = "I weigh it.</think>\n\nThe answer." if "please" in text else "cut off thinking"
-            best = types.SimpleNamespace(text=reply, token_ids=[1] * len(reply.split()),
-                                         finish_reason="stop" if "please" in text else "length")
+            stop = "please" in text  # like vLLM, an output that stopped on EOS keeps that token last
+            ids = self._tokenizer(reply, add_special_tokens=False)["input_ids"] + ([self._tokenizer.eos_token_id] if stop else [])
+            best = types.SimpleNamespace(text=reply, token_ids=ids, finish_reason="stop" if stop else "length",
+                                         stop_reason=None)
             outs.append(types.SimpleNamespace(outputs=[best]))
         return outs
 
@@ -84,7 +86,33 @@ def test_vllm_backend_renders_chat_template_and_splits(monkeypatch):
         "I weigh it.", "The answer.", "stop", False)
     assert (second.reasoning, second.answer, second.reasoning_truncated, second.finish_reason) == (
         "cut off thinking", "", True, "length")
-    assert first.prompt_tokens == len(inputs[0]["prompt_token_ids"]) and first.completion_tokens == 5
+    reply_ids = tokenizer("I weigh it.</think>\n\nThe answer.", add_special_tokens=False)["input_ids"]
+    assert first.prompt_tokens == len(inputs[0]["prompt_token_ids"]) and first.completion_tokens == len(reply_ids)
+    assert first.text == "I weigh it.</think>\n\nThe answer."  # decoded from the ids, final EOS dropped
+
+
+def test_vllm_engine_options_from_spec(monkeypatch):
+    """`#key=value` after a vllm: spec sets the engine; the cache identity stays the bare model."""
+    from thinksafe.models.base import canonical_spec
+
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm_module())
+    monkeypatch.delenv("THINKSAFE_VLLM_GPU_MEMORY", raising=False)
+    spec = ("vllm:org/model#tensor_parallel_size=2,pipeline_parallel_size=1,gpu_memory_utilization=0.8,"
+            "max_model_len=4096,enable_prefix_caching=false,dtype=bfloat16,enforce_eager=true")
+    model = load_model(spec)
+    assert FakeLLM.instances[-1].kwargs == {
+        "model": "org/model", "seed": 0, "tensor_parallel_size": 2, "pipeline_parallel_size": 1,
+        "gpu_memory_utilization": 0.8, "max_model_len": 4096, "enable_prefix_caching": False,
+        "dtype": "bfloat16", "enforce_eager": True,
+    }
+    assert model.spec == "vllm:org/model" and canonical_spec(spec) == "vllm:org/model"
+    assert model.max_model_len == 4096  # the fake engine has no config: the option is used
+    long = GenerationRequest(key="l", messages=[Message(role="user", content="x " * 3000)],
+                             params=GenerationParams(temperature=0.0, max_new_tokens=8))
+    (completion,) = _run(model, [long])
+    assert "does not fit max_model_len=4096" in completion.error
+    with pytest.raises(ModelLoadError, match="known: tensor_parallel_size"):
+        load_model("vllm:org/model#tp=2")
 
 
 def test_vllm_backend_records_engine_errors(monkeypatch):

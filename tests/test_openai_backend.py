@@ -134,3 +134,18 @@ def test_completions_endpoint_for_raw_prompts():
         req = GenerationRequest(key="r", messages=[], params=GenerationParams(max_new_tokens=8), raw_prompt="[INST] hi [/INST]")
         (out,) = _run(model, [req])
     assert out.answer == "raw completion" and server.bodies[0]["prompt"] == "[INST] hi [/INST]"
+
+
+def test_thinking_cut_off_in_the_reasoning_field_is_truncated():
+    """A server's reasoning parser returns a thinking that never closed wholly as `reasoning`, content empty."""
+    def cut(body):
+        prompt = last_user_text(body)
+        if "cut" in prompt:
+            return Reply("", reasoning_content="still thinking and thinking", finish_reason="length")
+        return Reply("Done.", reasoning_content="short thought", finish_reason="length")
+
+    with FakeOpenAIServer(cut) as server:
+        model = load_model(f"openai:m@{server.base_url}", ModelOptions(api_key_env=None))
+        cut_off, answered = _run(model, _requests(["cut here", "answer here"]))
+    assert cut_off.reasoning_truncated and cut_off.answer == "" and cut_off.reasoning == "still thinking and thinking"
+    assert not answered.reasoning_truncated and answered.answer == "Done."

@@ -1,3 +1,4 @@
 from thinksafe.cli import main
 
-main()
+if __name__ == "__main__":  # vLLM starts its engine with spawn, which imports this module again
+    main()

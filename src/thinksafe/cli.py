@@ -36,7 +36,7 @@ def _gpu_available() -> bool:
 
 @app.command("eval")
 def eval_command(
-    model: Annotated[str, typer.Option(help="hf:<id or path>[+<adapter>], openai:<model>[@<base-url>], vllm:<id>")],
+    model: Annotated[str, typer.Option(help="hf:<id or path>[+<adapter>], openai:<model>[@<base-url>], vllm:<id or path>[#key=value,...]")],
     benchmark: Annotated[str, typer.Option(help="a name from `thinksafe benchmarks`")],
     judge: Annotated[Optional[list[str]], typer.Option(help="judge NAME or NAME=MODEL_SPEC; repeatable")] = None,
     judge_model: Annotated[Optional[str], typer.Option(help="model spec for LLM judges")] = None,
@@ -166,7 +166,7 @@ def write_run_report(out: Path, enabled: bool) -> None:
 
 # ------------------------------------------------------------------------------ argument checks
 
-MODEL_SPEC_HELP = "hf:<id or path>[+<adapter>], openai:<model>[@<base-url>] or vllm:<id or path>"
+MODEL_SPEC_HELP = "hf:<id or path>[+<adapter>], openai:<model>[@<base-url>] or vllm:<id or path>[#key=value,...]"
 
 
 def parse_options(items: list[str] | None) -> dict[str, str]:

@@ -229,11 +229,14 @@ class OpenAIModel(Model):
             reasoning_content = _reasoning_field(message)
         split = split_reasoning(text, reasoning_content=reasoning_content, markers=self.options.markers)
         usage = reply.get("usage") or {}
+        # A server's reasoning parser puts a thinking that never closed wholly in the reasoning field: cut off
+        # at the length limit with no answer after it, it is truncated, as `hf:` and `vllm:` say.
+        cut_off = bool(reasoning_content) and not split.answer.strip() and choice.get("finish_reason") == "length"
         return Completion(
             text=text,
             reasoning=split.reasoning,
             answer=split.answer,
-            reasoning_truncated=split.truncated,
+            reasoning_truncated=split.truncated or cut_off,
             finish_reason=choice.get("finish_reason"),
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),
