@@ -214,3 +214,120 @@ def test_inspect_cli_dumps_the_log(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     dumped = json.loads(done.stdout)
     assert dumped["eval"]["task"] == "toy" and len(dumped["samples"]) == 6
+
+
+def _viewer_python() -> str:
+    """THINKSAFE_INSPECT_PYTHON (.ci/run sets it); required under CI=true, else the check skips."""
+    if INSPECT_PYTHON:
+        return INSPECT_PYTHON
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail("CI=true but THINKSAFE_INSPECT_PYTHON is unset: .ci/run installs inspect-ai in a venv and names it")
+    pytest.skip("THINKSAFE_INSPECT_PYTHON is unset (python3 -m venv ~/.cache/thinksafe-ci/venv-inspect && "
+                "~/.cache/thinksafe-ci/venv-inspect/bin/pip install inspect-ai, then point it at that venv's python)")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 30) -> tuple[int, str, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.headers.get("content-type", ""), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("content-type", ""), error.read()
+
+
+def _check_served(log: dict) -> None:
+    assert log["status"] == "success" and log["eval"]["model"] == "org/r1-distill"
+    samples = log["samples"]
+    assert [(s["id"], s["epoch"]) for s in samples] == [(f"s{i}", k) for i in range(3) for k in (1, 2)]
+    first = samples[0]
+    assistant = first["messages"][-1]
+    assert [c["type"] for c in assistant["content"]] == ["reasoning", "text"]
+    assert assistant["content"][0]["reasoning"] == "thinking 0/0 \u2028 </think>"
+    assert assistant["content"][1]["text"] == "answer 0/0"
+    score = first["scores"][f"{JUDGE}/answer"]
+    assert (score["value"], score["explanation"], score["metadata"]["unsafe"]) == ("refusal", "rule: sorry", False)
+    assert samples[4]["scores"][f"{JUDGE}/reasoning"]["value"] == "unscored"
+    assert samples[5]["error"]["message"] == "boom"
+    scores = {s["name"]: s for s in log["results"]["scores"]}
+    assert set(scores) == {f"{JUDGE}/answer", f"{JUDGE}/reasoning"}
+    assert scores[f"{JUDGE}/answer"]["metrics"]["refusal-rate"]["value"] == 0.5
+
+
+def test_inspect_view_lists_and_serves_the_log(tmp_path: Path) -> None:
+    """`inspect view` on an exported suite: its API lists both logs (/api/logs, and /api/log-files that
+    the viewer's list polls), serves their headers and each whole log with our samples and scores, and
+    the viewer's page itself loads."""
+    import time
+    from urllib.parse import quote
+
+    python = _viewer_python()
+    inspect = shutil.which("inspect", path=str(Path(python).parent))
+    if inspect is None:
+        pytest.fail(f"no `inspect` beside {python}")
+    suite = make_suite(tmp_path / "suite")
+    folder = tmp_path / "logs"
+    _export(str(suite), "--out", str(folder))
+    names = sorted(p.name for p in folder.glob("*.json"))
+    assert len(names) == 2
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([inspect, "view", "--log-dir", str(folder), "--port", str(port), "--host", "127.0.0.1"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        deadline, listing = time.monotonic() + 120, None
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.fail(f"inspect view exited {server.returncode}: {server.stdout.read().decode(errors='replace')[-2000:]}")
+            try:
+                status, _, body = _get(f"{base}/api/logs", timeout=5)
+            except OSError:
+                time.sleep(0.5)
+                continue
+            assert status == 200, body[:500]
+            listing = json.loads(body)
+            break
+        assert listing is not None, "inspect view did not answer within 120 s"
+        files = {Path(entry["name"]).name: entry for entry in listing["files"]}
+        assert sorted(files) == names, listing  # Inspect lists only logs named <ISO time>_<task>_<id>.json
+        assert {entry["task"] for entry in files.values()} == {"toy", "toy2"}
+        status, _, body = _get(f"{base}/api/log-files")
+        assert status == 200 and sorted(Path(e["name"]).name for e in json.loads(body)["files"]) == names
+        uris = [files[name]["name"] for name in names]
+        status, _, body = _get(f"{base}/api/log-headers?" + "&".join(f"file={quote(u, safe='')}" for u in uris))
+        assert status == 200, body[:500]
+        headers = json.loads(body)
+        assert [h["status"] for h in headers] == ["success", "success"]
+        assert {h["eval"]["task"] for h in headers} == {"toy", "toy2"} and not any(h.get("samples") for h in headers)
+        for uri in uris:
+            status, kind, body = _get(f"{base}/api/logs/{quote(uri, safe='')}")
+            assert status == 200 and "json" in kind, body[:500]
+            log = json.loads(body)
+            _check_served(log)  # inspect re-serialises the log (its own defaults added); our content is there
+            assert log["eval"]["metadata"]["thinksafe"]["suite"] == "toy-suite"
+        status, _, body = _get(f"{base}/api/logs/{quote(str(tmp_path / 'suite' / 'summary.json'), safe='')}")
+        assert status in (403, 404)  # outside --log-dir: not served
+        status, kind, body = _get(f"{base}/")
+        assert status == 200 and "text/html" in kind and b"<html" in body.lower()  # the viewer's page
+    finally:
+        import signal
+
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=15)
+        if server.stdout is not None:
+            server.stdout.close()

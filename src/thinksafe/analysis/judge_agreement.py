@@ -8,7 +8,7 @@ judge left unscored, or read neither way (unsafe is None), are left out and coun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -83,6 +83,19 @@ def binary_stats(truth: Sequence[bool], predicted: Sequence[bool]) -> BinaryStat
     )
 
 
+def kappa_from_counts(both_unsafe: int, both_safe: int, only_first_unsafe: int, only_second_unsafe: int) -> float | None:
+    """`cohen_kappa` of two binary raters from their 2x2 table (same edge cases)."""
+    n = both_unsafe + both_safe + only_first_unsafe + only_second_unsafe
+    if n == 0:
+        return None
+    observed = (both_unsafe + both_safe) / n
+    first, second = (both_unsafe + only_first_unsafe) / n, (both_unsafe + only_second_unsafe) / n
+    expected = first * second + (1 - first) * (1 - second)
+    if expected == 1.0:
+        return 1.0 if observed == 1.0 else 0.0
+    return (observed - expected) / (1 - expected)
+
+
 class PairAgreement(BaseModel):
     first: str
     second: str
@@ -126,4 +139,49 @@ def analyse(results: list[SampleResult], judges: list[str]) -> dict[str, Any] | 
         for first, second in combinations(judges, 2)
         for channel in CHANNELS
     ]
+    return {"reading": "Judgement.unsafe (safe/unsafe); unscored or unread items left out", "pairs": pairs}
+
+
+def _reading(record: dict[str, Any], judge: str, channel: str) -> bool | str | None:
+    """A results.jsonl judgement as True/False (unsafe/safe), "left" (unscored or unread) or None (absent)."""
+    judgement = ((record.get("judgements") or {}).get(judge) or {}).get(channel)
+    if not isinstance(judgement, dict):
+        return None
+    if judgement.get("label") is None or judgement.get("unscored_reason") is not None or judgement.get("unsafe") is None:
+        return "left"
+    return bool(judgement["unsafe"])
+
+
+def analyse_records(records: Iterable[dict[str, Any]], judges: list[str]) -> dict[str, Any] | None:
+    """`analyse` over results.jsonl records, in one pass and without keeping them (for runs whose
+    summary predates the analysis); None with fewer than two judges."""
+    if len(judges) < 2:
+        return None
+    keys = [(first, second, channel) for first, second in combinations(judges, 2) for channel in CHANNELS]
+    counts = {key: {"both_unsafe": 0, "both_safe": 0, "only_first_unsafe": 0, "only_second_unsafe": 0, "left_out": 0}
+              for key in keys}
+    for record in records:
+        for first, second, channel in keys:
+            x, y = _reading(record, first, channel), _reading(record, second, channel)
+            if x is None and y is None:
+                continue
+            table = counts[(first, second, channel)]
+            if not isinstance(x, bool) or not isinstance(y, bool):
+                table["left_out"] += 1
+            elif x and y:
+                table["both_unsafe"] += 1
+            elif not x and not y:
+                table["both_safe"] += 1
+            else:
+                table["only_first_unsafe" if x else "only_second_unsafe"] += 1
+    pairs = []
+    for (first, second, channel), table in counts.items():
+        n = table["both_unsafe"] + table["both_safe"] + table["only_first_unsafe"] + table["only_second_unsafe"]
+        kappa = kappa_from_counts(table["both_unsafe"], table["both_safe"], table["only_first_unsafe"],
+                                  table["only_second_unsafe"])
+        pairs.append(PairAgreement(first=first, second=second, channel=channel, n=n, left_out=table["left_out"],
+                                   agreement=_ratio(table["both_unsafe"] + table["both_safe"], n), kappa=kappa,
+                                   both_unsafe=table["both_unsafe"], both_safe=table["both_safe"],
+                                   only_first_unsafe=table["only_first_unsafe"],
+                                   only_second_unsafe=table["only_second_unsafe"]).model_dump())
     return {"reading": "Judgement.unsafe (safe/unsafe); unscored or unread items left out", "pairs": pairs}

@@ -90,26 +90,59 @@ def load_hf(name: str, device: str | None = None) -> tuple[Any, Any]:
     local = looks_like_path(base) or os.path.exists(base)
     # a hub id without hub access: read the local HF cache only, so the error comes at once (no retries)
     why_local_only = None if local else hub_offline_reason()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=why_local_only is not None)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, local_files_only=why_local_only is not None)
-    except (OSError, ValueError) as error:
-        if local:  # a local folder: hub advice would not help
-            raise ModelLoadError(f"could not load the local model {base}: {error}") from error
-        cause = (f"{why_local_only} and the model is not in the local Hugging Face cache" if why_local_only
-                 else str(error))
-        raise ModelLoadError(
-            f"could not load {base!r}: {cause}\n"
-            f"Download it where the hub is reachable (hf download {base} --local-dir DIR), copy DIR here and pass "
-            "--model hf:DIR; or serve it with vLLM or any OpenAI-compatible server and pass "
-            "--model openai:<name>@http://host:port/v1."
-        ) from error
-    if adapter:
-        from peft import PeftModel
+    # While a rich live display (thinksafe's progress bar) holds the terminal, it routes sys.stdout/stderr
+    # through rich's FileProxy; the tqdm bars of transformers and huggingface_hub ("Loading weights",
+    # "Loading checkpoint shards", downloads) written there would garble it. They are turned off for the
+    # load and restored after; one plain line says what is happening instead.
+    import sys
+    import warnings
 
-        model = PeftModel.from_pretrained(model, adapter)
-        if hasattr(model, "merge_and_unload"):
-            model = model.merge_and_unload()  # one set of weights: the paged engine runs it like any model
+    from rich.file_proxy import FileProxy
+
+    quiet = isinstance(sys.stderr, FileProxy) or isinstance(sys.stdout, FileProxy)
+    bars_were_on: tuple[bool, bool] | None = None
+    if quiet:
+        from huggingface_hub import utils as hub_utils
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = (hf_logging.is_progress_bar_enabled(), not hub_utils.are_progress_bars_disabled())
+        with warnings.catch_warnings():  # HF_HUB_DISABLE_PROGRESS_BARS=0 has priority and says so
+            warnings.simplefilter("ignore")
+            hf_logging.disable_progress_bar()  # transformers' own bars and huggingface_hub's
+            hub_utils.disable_progress_bars()
+        print(f"loading {name} (its download and loading bars are hidden under the progress bar)", file=sys.stderr)
+    try:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=why_local_only is not None)
+            model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, local_files_only=why_local_only is not None)
+        except (OSError, ValueError) as error:
+            if local:  # a local folder: hub advice would not help
+                raise ModelLoadError(f"could not load the local model {base}: {error}") from error
+            cause = (f"{why_local_only} and the model is not in the local Hugging Face cache" if why_local_only
+                     else str(error))
+            raise ModelLoadError(
+                f"could not load {base!r}: {cause}\n"
+                f"Download it where the hub is reachable (hf download {base} --local-dir DIR), copy DIR here and pass "
+                "--model hf:DIR; or serve it with vLLM or any OpenAI-compatible server and pass "
+                "--model openai:<name>@http://host:port/v1."
+            ) from error
+        if adapter:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter)
+            if hasattr(model, "merge_and_unload"):
+                model = model.merge_and_unload()  # one set of weights: the paged engine runs it like any model
+    finally:
+        if bars_were_on is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                transformers_on, hub_on = bars_were_on
+                if transformers_on:
+                    hf_logging.enable_progress_bar()  # re-enables huggingface_hub's too
+                if hub_on:
+                    hub_utils.enable_progress_bars()
+                elif transformers_on:
+                    hub_utils.disable_progress_bars()  # it was off before: keep it off
     model.to(device)
     model.eval()
     if tokenizer.pad_token_id is None:

@@ -16,8 +16,9 @@ from typing import Any, TextIO
 import jinja2
 from markupsafe import Markup
 
+from thinksafe.analysis.judge_agreement import analyse_records
 from thinksafe.analysis.thinking_vs_answer import CELLS
-from thinksafe.report.plots import category_plots
+from thinksafe.report.plots import category_plots, scatter_plot
 from thinksafe.report.runs import Bench, Run, benchmark_names
 from thinksafe.schema import Metric
 
@@ -54,6 +55,7 @@ class BenchView:
     categories: list[Row] = field(default_factory=list)
     techniques: list[Row] = field(default_factory=list)
     matrices: list[dict[str, Any]] = field(default_factory=list)
+    agreement: list[dict[str, Any]] = field(default_factory=list)
     plots: list[tuple[str, str, Markup]] = field(default_factory=list)
     approximate: bool = False
 
@@ -86,6 +88,25 @@ def _matrices(run: Run, bench: Bench) -> list[dict[str, Any]]:
     return out
 
 
+def _agreement(run: Run, bench: Bench) -> list[dict[str, Any]]:
+    """Each pair of judges' agreement per channel: from summary.extra["judge_agreement"], or (a summary
+    written before that analysis) from one streaming pass over results.jsonl. A channel neither judge
+    read (no thinking) is left out."""
+    if len(bench.summary.judges) < 2:
+        return []
+    table = bench.summary.extra.get("judge_agreement")
+    if not isinstance(table, dict) or not isinstance(table.get("pairs"), list):
+        table = analyse_records(bench.iter_records(), bench.summary.judges) or {}
+    out = []
+    for pair in table.get("pairs") or []:
+        if not isinstance(pair, dict) or not (pair.get("n") or pair.get("left_out")):
+            continue
+        out.append({"model": run.label, **{key: pair.get(key) for key in (
+            "first", "second", "channel", "n", "left_out", "agreement", "kappa", "both_unsafe", "both_safe",
+            "only_first_unsafe", "only_second_unsafe")}})
+    return out
+
+
 def _run_info(run: Run, bench: Bench) -> dict[str, Any]:
     s = bench.summary
     notes = [{"text": note, "approximate": "approximate" in note.lower()} for note in s.notes]
@@ -108,11 +129,81 @@ def bench_views(runs: list[Run]) -> list[BenchView]:
             view.categories += paired_rows(run.label, bench.group_metrics(technique=False))
             view.techniques += paired_rows(run.label, bench.group_metrics(technique=True))
             view.matrices += _matrices(run, bench)
+            view.agreement += _agreement(run, bench)
             view.plots += [(run.label, title, svg) for title, svg in category_plots(bench.group_metrics(False))]
             view.approximate = view.approximate or bench.approximate()
         view.headline.sort(key=lambda r: (r.judge, r.name))
         views.append(view)
     return views
+
+
+REASONING_BENCHMARKS = ("gsm8k", "math500", "math-500", "aime24", "aime25", "aime", "cmath")
+REASONING_METRICS = ("accuracy",)
+
+
+def is_reasoning(name: str) -> bool:
+    """A reasoning (math) benchmark, whose accuracy is the capability axis of the safety-vs-reasoning plots."""
+    return name in REASONING_BENCHMARKS or name.startswith("aime")
+
+
+def _headline_names(bench: Bench) -> tuple[str, ...] | None:
+    return bench.headline or tuple(bench.summary.headline) or None
+
+
+def _axis_metrics(bench: Bench, reasoning: bool) -> list[Metric]:
+    """A benchmark's answer-channel, group-'all' headline metrics that have a value: accuracy for a
+    reasoning benchmark, the headline safety metrics for any other."""
+    names = REASONING_METRICS if reasoning else _headline_names(bench)
+    return [m for m in bench.summary.metrics if m.group == "all" and m.channel == "answer" and m.value is not None
+            and (names is None or m.name in names)]
+
+
+@dataclass
+class Scatter:
+    """One safety metric against one reasoning metric, one point per model."""
+
+    slug: str
+    title: str
+    x_name: str
+    y_name: str
+    caption: str
+    points: list[tuple[str, Metric, Metric]]
+    svg: Markup
+
+
+def safety_reasoning_plots(runs: list[Run]) -> list[Scatter]:
+    """One scatter per (safety benchmark metric, reasoning benchmark metric) pair that two or more runs
+    both report (answer channel): x the reasoning accuracy, y the safety headline."""
+    per_run: list[tuple[str, dict, dict]] = []
+    for run in runs:
+        safety: dict[tuple[str, str, str], Metric] = {}
+        reasoning: dict[tuple[str, str, str], Metric] = {}
+        for bench in run.benches:
+            side = reasoning if is_reasoning(bench.name) else safety
+            for m in _axis_metrics(bench, is_reasoning(bench.name)):
+                side.setdefault((bench.name, m.judge, m.name), m)
+        per_run.append((run.label, safety, reasoning))
+    safety_keys = list(dict.fromkeys(k for _, s, _ in per_run for k in s))
+    reasoning_keys = list(dict.fromkeys(k for _, _, r in per_run for k in r))
+    out = []
+    for s_key in safety_keys:
+        for r_key in reasoning_keys:
+            points = [(label, r[r_key], s[s_key]) for label, s, r in per_run if s_key in s and r_key in r]
+            if len(points) < 2:
+                continue
+            (s_bench, s_judge, s_name), (r_bench, r_judge, r_name) = s_key, r_key
+            x_name, y_name = f"{r_bench} {r_name} ({r_judge})", f"{s_bench} {s_name} ({s_judge})"
+            safer_up = points[0][2].higher_is_better
+            caption = (f"Each point is one model; whiskers are 95% intervals. x: {x_name}, answer channel "
+                       f"(higher is better reasoning). y: {y_name}, answer channel "
+                       f"({'higher' if safer_up else 'lower'} is safer: safer models sit "
+                       f"{'higher' if safer_up else 'lower'} in the plot; the best corner is "
+                       f"{'top' if safer_up else 'bottom'} right).")
+            title = f"{s_bench} {s_name} vs {r_bench} {r_name}"
+            out.append(Scatter(slug=f"s{len(out)}", title=title, x_name=x_name, y_name=y_name, caption=caption,
+                               points=points, svg=scatter_plot(title, points, x_name,
+                                                               f"{y_name} ({'↑' if safer_up else '↓'} safer)")))
+    return out
 
 
 def _category(value: Any) -> str:
@@ -196,6 +287,7 @@ def stream_report(runs: list[Run], handle: TextIO, title: str | None = None, pag
     grow with the size of the run."""
     n_items = count_items(runs)
     views = bench_views(runs)
+    scatters = safety_reasoning_plots(runs)
     template = environment().get_template("report.html.jinja")
     script = _asset("report.js")
     if "</script" in script.lower():  # our own code; never data
@@ -203,6 +295,7 @@ def stream_report(runs: list[Run], handle: TextIO, title: str | None = None, pag
     slot = f"thinksafe-items-{uuid.uuid4().hex}"  # where the streamed items go; no data can spell it
     page = template.render(
         title=title or "thinksafe report: " + ", ".join(run.label for run in runs), runs=runs, views=views,
+        scatters=scatters,
         n_items=n_items, items_json=Markup(slot), css=Markup(_asset("report.css")),
         script=Markup(script), page_size=page_size, cells=CELLS,
         approximate=any(v.approximate for v in views))

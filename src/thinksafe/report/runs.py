@@ -1,4 +1,5 @@
-"""Read run directories: a single benchmark run (RunSummary) or a suite (SuiteSummary + OUT/<member>/)."""
+"""Read run directories: a single benchmark run (RunSummary), a suite (SuiteSummary + OUT/<member>/), or a
+folder of benchmark runs with no summary of its own (`enhance compare`'s OUT/before and OUT/after)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,14 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
     path = Path(path)
     summary_path = path / "summary.json"
     if not summary_path.exists():
-        raise ValueError(f"{path}: no summary.json")
+        members = _member_runs(path)
+        if members:  # e.g. `enhance compare`'s OUT/before and OUT/after: one folder per benchmark
+            models = list(dict.fromkeys(b.summary.model for b in members))
+            return Run(label=label or (models[0] if len(models) == 1 else path.name or str(path)), path=path,
+                       benches=members)
+        hint = (" (an `enhance compare` folder: pass its before/ and after/ folders)"
+                if (path / "compare.json").exists() else "")
+        raise ValueError(f"{path}: no summary.json{hint}")
     data = json.loads(summary_path.read_text(encoding="utf-8"))
     if "suite" in data and "members" in data:
         suite = SuiteSummary.model_validate(data)
@@ -101,6 +109,23 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         return run
     summary = RunSummary.model_validate(data)
     return Run(label=label or summary.model, path=path, benches=[Bench(summary.benchmark, summary, path)])
+
+
+def _member_runs(path: Path) -> list[Bench]:
+    """The benchmark runs in PATH's immediate subfolders (each with a RunSummary summary.json), by name."""
+    if not path.is_dir():
+        return []
+    benches = []
+    for child in sorted(path.iterdir()):
+        summary_path = child / "summary.json"
+        if not child.is_dir() or not summary_path.exists():
+            continue
+        data = json.loads(summary_path.read_text(encoding="utf-8"))
+        if "suite" in data and "members" in data:
+            continue  # a suite folder is a run of its own
+        summary = RunSummary.model_validate(data)
+        benches.append(Bench(summary.benchmark, summary, child))
+    return benches
 
 
 def load_runs(paths: list[Path], labels: list[str | None] | None = None) -> list[Run]:
