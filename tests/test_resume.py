@@ -62,7 +62,7 @@ def generation_rows(store, model_prefix):
         return db.execute("SELECT key FROM generations WHERE model LIKE ?", (model_prefix + "%",)).fetchall()
 
 
-def test_sigkill_during_generation_then_judging_repeats_only_calls_in_flight(tmp_path):
+def test_sigkill_during_generation_then_judging_repeats_only_calls_in_flight(tmp_path, mirror):  # xstest's file
     with FakeOpenAIServer(target) as server, FakeOpenAIServer(slow_judge) as judge:
         base = ["--model", f"openai:t@{server.base_url}", "--benchmark", "xstest",
                 "--judge", "refusal-rules", "--judge", f"refusal-llm=openai:j@{judge.base_url}"]
