@@ -73,6 +73,9 @@ def eval_command(
     report: Annotated[bool, typer.Option(help="write OUT/report.html (the browsable report) beside summary.json")] = True,
     cpu_budget: Annotated[bool, typer.Option(help=f"without a GPU and without --limit, evaluate {CPU_BUDGET_LIMIT} items ({CPU_BUDGET_SUITE_LIMIT} per suite member) with {CPU_BUDGET_TOKENS} new tokens")] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data over --replicas copies of the model; pip install 'thinksafe[ray]')")] = "local",
+    replicas: Annotated[int, typer.Option(help="--engine ray: copies of the target model (Ray actors)")] = 1,
+    ray_address: Annotated[Optional[str], typer.Option(help="--engine ray: the cluster to join (`auto`: the running one); default a local Ray on this machine's CPUs")] = None,
 ) -> None:
     """Evaluate a model on a benchmark: generate, split thinking from answer, judge both.
 
@@ -99,6 +102,12 @@ def eval_command(
             temperature=temperature, top_p=top_p, samples=samples, timeout=timeout, attacks=attack,
             benchmark_options=benchmark_options, role_models=role_models,
         )
+        if engine not in ("local", "ray") or replicas < 1:
+            raise ArgumentError(f"--engine must be local or ray (got {engine!r}) and --replicas >= 1 (got {replicas})")
+        if engine == "ray":
+            from thinksafe.solvers.ray_batch import require_ray
+
+            require_ray()  # one line naming the extra, before any data or model is touched
         from thinksafe.fetch import check_data_present
 
         check_data_present(benchmark, data_dir, benchmark_options)  # every missing file named at once, before a model loads
@@ -139,6 +148,8 @@ def eval_command(
         common["shard"] = parse_shard(shard)
     if role_models:
         common["role_models"] = role_models
+    if engine != "local":
+        common["engine"] = {"name": engine, "replicas": replicas, "address": ray_address}
     if benchmark in suite_names():
         suite = run_command(evaluate_suite_async(model, benchmark, **common), err_console)
         print_suite(suite)

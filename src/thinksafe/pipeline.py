@@ -355,6 +355,7 @@ async def evaluate_async(
     role_models: dict[str, str] | None = None,
     keep_texts: bool = True,
     shard: tuple[int, int] | None = None,
+    engine: dict | None = None,
 ) -> tuple[RunSummary, list[SampleResult]]:
     """Evaluate `model` on `benchmark`; see `evaluate` for the synchronous form.
 
@@ -366,6 +367,8 @@ async def evaluate_async(
     "translator"; "judge" defaults to `judge_model`). `keep_texts=False` returns lean results (texts in
     the store only, see thinksafe.lean): what the CLI uses, so memory stays bounded on large runs.
     `shard=(i, n)`: only shard i of n (1-based) of the samples chosen, before attacks (thinksafe.sharding).
+    `engine={"name": "ray", "replicas": N, "address": ADDR}`: one-turn generation as Ray Data batch
+    inference over N replicas (thinksafe.solvers.ray_batch); None or name "local": in this process.
     """
     bench = build_benchmark(benchmark, benchmark_options, judge_model) if isinstance(benchmark, str) else benchmark
     specs = [JudgeSpec.parse(j, judge_model) for j in (judges or list(bench.default_judges))]
@@ -386,6 +389,10 @@ async def evaluate_async(
         )
         # The benchmark declares how a sample becomes a conversation (one turn unless it says otherwise).
         declared = bench.solver()
+        if engine and engine.get("name", "local") != "local":
+            from thinksafe.solvers.ray_batch import ray_solver_for
+
+            declared = ray_solver_for(declared, engine, run.notes)  # a benchmark's own dialogue stays local
         solvers = [a for a in planned if isinstance(a, SolverAttack)]
         if solvers and not isinstance(declared, SingleTurn):
             raise AttackError(f"benchmark {bench.name!r} runs its own dialogue; attack {solvers[0].label!r} cannot drive it")
@@ -399,6 +406,8 @@ async def evaluate_async(
         summary = run.summarise(results, names, len(samples), data_file_records(bench, resolver))
         if shard:
             mark_shard(summary, *shard)
+        if getattr(declared, "figures", None):  # per-replica throughput of a Ray run
+            summary.extra["engine"] = declared.figures
         db.put_run(bench.name, run.model_spec, summary.model_dump_json())
         if out is not None:
             write_outputs(Path(out), summary, results, db)
