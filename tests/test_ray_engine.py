@@ -145,3 +145,57 @@ def test_engine_ray_without_ray_names_the_extra(tiny_r1_model, tmp_path, monkeyp
 def test_engine_must_be_local_or_ray(tiny_r1_model, tmp_path):
     result = runner.invoke(app, eval_args(tiny_r1_model, tmp_path / "s.sqlite", tmp_path / "out", "--engine", "spark"))
     assert result.exit_code == 2 and "--engine must be local or ray" in result.output
+
+
+def _kill_processes_mentioning(marker: str) -> None:
+    """SIGKILL every process whose command line names `marker` (a killed driver's Ray daemons outlive it)."""
+    import signal
+    from pathlib import Path
+
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
+@needs_ray
+def test_a_sigkilled_ray_driver_resumes_with_only_the_missing_calls(ray_cluster, tiny_r1_model, mirror, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    store = tmp_path / "killed.sqlite"
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    # the killed driver's own Ray cluster lives here (a short path: Ray's unix sockets allow 107 bytes)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="tsray", dir="/tmp"))
+    args = [*eval_args(tiny_r1_model, store, tmp_path / "killed"), "--engine", "ray", "--replicas", "2", "--batch-size", "1"]
+    args[args.index("--limit") + 1], args[args.index("--max-new-tokens") + 1] = "24", "48"
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    driver = subprocess.Popen([sys.executable, "-m", "thinksafe", *args], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "driver.err").open("w"))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            if store.exists() and 4 <= len(generations(store)) < 24:
+                break
+            time.sleep(0.2)
+        assert driver.poll() is None, "the driver finished before it could be killed: " + (tmp_path / "driver.err").read_text()[-3000:]
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and what it started in its session
+        driver.wait(timeout=30)
+    finally:
+        _kill_processes_mentioning(str(ray_tmp))
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    before = generations(store)
+    assert 4 <= len(before) < 24
+    result = run_cli(*args[:args.index("--engine")], *RAY[:2], "--replicas", "2")  # on the module's Ray
+    after = generations(store)
+    assert len(after) == 24
+    assert {key: after[key] for key in before} == before  # every finished call kept, none generated again
+    assert f"{24 - len(before)} generated, {len(before)} from the store" in result.output
