@@ -6,6 +6,8 @@ through them unchanged; base64 encodes any text (as UTF-8).
 
 from __future__ import annotations
 
+import abc
+
 import base64
 import random
 import string
@@ -86,11 +88,13 @@ SCHEMES = {
 class EncodingAttack(PromptAttack):
     """The request encoded; the prompt asks for decoding and a plain-language answer."""
 
+    @abc.abstractmethod
     def encode(self, text: str) -> str:
-        raise NotImplementedError
+        """The text in this encoding."""
 
+    @abc.abstractmethod
     def decode(self, text: str) -> str:
-        raise NotImplementedError
+        """The inverse of `encode` (the tests check the round trip)."""
 
     def key_text(self) -> str:
         return ""

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from thinksafe.report.cells import interval
 from thinksafe.schema import Metric, RunSummary
 
 INFLATION = "reasoning_inflation"  # the metric an `inflation` technique reports instead of success
@@ -98,17 +99,8 @@ def spend_line(figures: dict[str, Any]) -> str:
 
 
 def fmt(metric: Metric | None) -> str:
-    """One cell: the value with its 95% interval compact, `0.491 ±0.063`, or `[lo, hi]` when lopsided."""
-    if metric is None:
-        return "-"
-    value, low, high = metric.value, metric.ci_low, metric.ci_high
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.3f}"
-    if abs((high - value) - (value - low)) > 0.01:
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    return f"{value:.3f} ±{(high - low) / 2:.3f}"
+    """One cell: `-` when the technique has no such metric, else its value and interval."""
+    return "-" if metric is None else interval(metric.value, metric.ci_low, metric.ci_high)
 
 
 def _counts(row: AttackRow) -> str:

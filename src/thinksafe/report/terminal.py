@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from thinksafe.report.cells import interval
 from thinksafe.schema import RunSummary, SuiteSummary
 
 
@@ -20,15 +21,7 @@ ARROWS = {True: "↑", False: "↓"}
 ARROW_LEGEND = "↑ higher is safer, ↓ lower is safer"
 
 
-def _fmt(value: float | None, low: float | None, high: float | None) -> str:
-    """One cell: the value with its 95% interval compact, `0.491 ±0.063`, or `[lo, hi]` when lopsided."""
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.3f}"
-    if abs((high - value) - (value - low)) > 0.01:
-        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-    return f"{value:.3f} ±{(high - low) / 2:.3f}"
+_fmt = interval  # one cell: `0.491 ±0.063`, or `[lo, hi]` when lopsided
 
 
 def _row(*cells: object) -> list[Text]:
