@@ -34,15 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-SHAPES = {
-    # DeepSeek-R1-Distill-Qwen-1.5B and -7B (Qwen2 architecture), from their config.json
-    "1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                 num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=False),
-    "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-               num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1024, tie_word_embeddings=False),
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_generate import SHAPES  # noqa: E402 - the model shapes the GPU figures use (R1-Distill-Qwen 1.5B and 7B, tiny)
 
 
 def build_model(directory: Path, shape: str, device: str, max_positions: int) -> Path:
