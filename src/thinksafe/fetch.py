@@ -34,21 +34,12 @@ class Need:
 
 
 def needs_of(benchmark: object) -> list[Need]:
-    """The files `benchmark` (an instance, options applied) reads. A benchmark can say so itself with a
-    `required_files()` method returning DataFiles, or tuples of alternatives; else every declared file
-    is needed, except for the benchmarks below whose needs depend on options or accept one of two files."""
+    """The files `benchmark` (an instance, options applied) reads: what its `required_files()` returns
+    (DataFiles, or tuples of alternatives, for needs that depend on options or accept one of two
+    files), else every file it declares."""
     own = getattr(benchmark, "required_files", None)
     if callable(own):
         return [Need(item if isinstance(item, tuple) else (item,)) for item in own()]
-    name = getattr(benchmark, "name", "")
-    if name == "harmbench":  # one split file, chosen by --option split
-        from thinksafe.benchmarks.harmbench import SPLITS
-
-        return [Need((SPLITS[benchmark.split()],))]  # type: ignore[attr-defined]
-    if name == "jailbreakbench":  # the derived mirror copy, or else the official CSV
-        from thinksafe.benchmarks.jailbreakbench import JBB_MIRROR_CSV, JBB_OFFICIAL_CSV
-
-        return [Need((JBB_MIRROR_CSV, JBB_OFFICIAL_CSV))]
     return [Need((file,)) for file in getattr(type(benchmark), "files", ())]
 
 

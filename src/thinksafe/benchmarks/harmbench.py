@@ -60,6 +60,10 @@ class HarmBench(HarmBenchmark):
             raise ValueError(f"harmbench split must be one of {sorted(SPLITS)}, got {split!r}")
         return split
 
+    def required_files(self) -> list[DataFile]:
+        """Only the split the options choose (`thinksafe data fetch` and the eval's data check read this)."""
+        return [SPLITS[self.split()]]
+
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(SPLITS[self.split()])
         samples, seen = [], {}

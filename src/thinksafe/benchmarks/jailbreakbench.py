@@ -52,6 +52,10 @@ class JailbreakBench(HarmBenchmark):
     files: ClassVar[tuple[DataFile, ...]] = (JBB_MIRROR_CSV, JBB_OFFICIAL_CSV)
     headline: ClassVar[str | None] = "harmful_rate"
 
+    def required_files(self) -> list[tuple[DataFile, ...]]:
+        """One file, either of two: the derived mirror copy, or else the official CSV."""
+        return [(JBB_MIRROR_CSV, JBB_OFFICIAL_CSV)]
+
     def load(self, data: DataResolver) -> list[Sample]:
         path = resolve(data)
         samples, seen = [], {}
