@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,14 +13,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from thinksafe.analysis import run_analyses
 from thinksafe.attacks.base import Attack, AttackContext, AttackError, SolverAttack, apply_attacks, plan_attacks
-from thinksafe.attacks.summary import technique_extra, technique_metrics
 from thinksafe.benchmarks.base import Benchmark, get_benchmark, load_samples, member_options, stratified_limit
-from thinksafe.data import DataError, DataResolver, cache_dir, sha256_of
+from thinksafe.data import DataResolver, cache_dir
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, make_judge
 from thinksafe.lean import RESTORE_CHUNK, JudgementInterner, evict, restore, restored
 from thinksafe.report.outputs import atomic_writer, suite_rows, write_outputs
+from thinksafe.report.summary import data_file_records, summarise_run
 from thinksafe.models.base import IN_PROCESS_SCHEMES, ModelOptions, ModelPool, canonical_spec, parse_spec
 from thinksafe.models.cached import CachedModel, ModelRoles
 from thinksafe.schema import (
@@ -251,78 +249,8 @@ class Evaluation:
     def summarise(
         self, results: list[SampleResult], judge_names: list[str], n_samples: int, data_files: list[dict] | None = None
     ) -> RunSummary:
-        from datetime import datetime, timezone
-        from importlib import metadata
-
-        unscored: dict[str, dict[str, int]] = {}
-        metrics = []
-        for judge in judge_names:
-            unscored[judge] = {
-                ch: sum(1 for r in results if (j := r.judgement(judge, ch)) is not None and not j.scored) for ch in CHANNELS
-            }
-            for channel in CHANNELS:
-                # a group with nothing in it (no item scored or unscored) is not a measurement; group "all" is kept
-                found = self.benchmark.metrics(results, judge, channel) + technique_metrics(
-                    self.benchmark, self.attacks, results, judge, channel)
-                metrics += [m for m in found if m.group == "all" or m.n or m.unscored]
-        try:
-            version = metadata.version("thinksafe")
-        except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-            version = None
-        errors = Counter(r.completion.error for r in results if r.completion.error)
-        extra = run_analyses(results, judge_names)
-        if [a.label for a in self.attacks] != ["none"]:
-            extra["attacks"] = technique_extra(self.attacks, results)
-        return RunSummary(
-            benchmark=self.benchmark.name,
-            model=self.model_spec,
-            judges=judge_names,
-            params=self.params,
-            n=len(results),
-            n_samples=n_samples,
-            unscored=unscored,
-            truncated=sum(r.completion.reasoning_truncated for r in results),
-            errors=sum(errors.values()),
-            error_counts=dict(errors.most_common()),
-            quoted_verdicts=quoted_verdict_counts(results, judge_names),
-            reasoning_present=sum(1 for r in results if r.completion.reasoning),  # a lean result keeps a mark
-            metrics=metrics,
-            notes=self.benchmark.notes() + self.notes,
-            extra=extra,
-            headline=[self.benchmark.headline] if isinstance(self.benchmark.headline, str) else list(self.benchmark.headline or ()),
-            attacks=[a.label for a in self.attacks],
-            thinksafe_version=version,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            data_files=list(data_files or []),
-        )
-
-
-def data_file_records(bench: Benchmark, resolver: DataResolver) -> list[dict]:
-    """The benchmark's files as used: url, local path and sha256 (a file not here is listed with no path)."""
-    local = DataResolver(resolver.data_dir, offline=True)  # finds files already here; never downloads
-    records = []
-    for data_file in type(bench).files:
-        try:
-            found = local.path(data_file)
-        except DataError:  # not here (an optional file the run did not need)
-            found = None
-        records.append({
-            "benchmark": data_file.benchmark, "name": data_file.name, "url": data_file.url,
-            "path": str(found) if found else None, "pinned_sha256": data_file.sha256,
-            "sha256": sha256_of(found) if found else None,
-        })
-    return records
-
-
-def quoted_verdict_counts(results: list[SampleResult], judge_names: list[str]) -> dict[str, dict[str, int]]:
-    """judge -> channel -> items left unscored although (or because) the judged text held verdict-like lines."""
-    counts: dict[str, dict[str, int]] = {}
-    for judge in judge_names:
-        for channel in CHANNELS:
-            found = sum(1 for r in results if (j := r.judgement(judge, channel)) is not None and j.quoted_verdict and not j.scored)
-            if found:
-                counts.setdefault(judge, {})[channel] = found
-    return counts
+        return summarise_run(self.benchmark, self.attacks, self.model_spec, self.params, self.notes, results,
+                             judge_names, n_samples, data_files)
 
 
 def build_benchmark(name: str, options: dict[str, str] | None, judge_model: str | None) -> Benchmark:
