@@ -160,7 +160,7 @@ def test_a_missing_local_model_path_is_not_called_a_hub_id(tmp_path):
 
 def test_hf_loader_says_a_local_path_does_not_exist(tmp_path):
     from thinksafe.models.base import ModelLoadError
-    from thinksafe.models.hf import load_hf, looks_like_path
+    from thinksafe.models.hf_loading import load_hf, looks_like_path
 
     assert looks_like_path("./x") and looks_like_path("/x") and looks_like_path("~/x") and looks_like_path("a/b/c")
     assert not looks_like_path("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B") and not looks_like_path("gpt2")

@@ -26,7 +26,7 @@ def parse_options(items: list[str] | None) -> dict[str, str]:
 def check_model_spec(spec: str, flag: str, *, judge: bool = False) -> None:
     """A model spec that cannot work: unknown backend, empty name, bad URL, a local path that does not exist."""
     from thinksafe.models.base import _BACKENDS, parse_spec
-    from thinksafe.models.hf import missing_local_path
+    from thinksafe.models.hf_loading import missing_local_path
 
     text = spec.partition("#")[0].strip() if judge else spec.strip()  # judge specs may end in #key=value options
     if judge and not text and "#" in spec:
