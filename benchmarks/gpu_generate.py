@@ -5,7 +5,7 @@ default, 7B with --shape 7b), 512 prompts of 128 random tokens, output lengths d
 from a log-normal with median 256 (sigma --sigma, default 1.0) capped at 4,096, EOS forced at
 the drawn length. Both systems generate exactly the drawn lengths:
 
-- engine: `thinksafe.models.engine.PagedEngine` (what `hf:` uses), given every request with
+- engine: `thinksafe.engine.paged.PagedEngine` (what `hf:` uses), given every request with
   max_new_tokens 4,096 so its scheduler cannot see the drawn lengths; the stop is forced on
   the drawn token;
 - baseline: plain `model.generate` in static batches of as many prompts as the engine's KV
@@ -39,8 +39,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from thinksafe.models.engine import EngineConfig, EngineRequest, PagedEngine  # noqa: E402
-from thinksafe.models.engine_model import PagedModel  # noqa: E402
+from thinksafe.engine.paged import EngineConfig, EngineRequest, PagedEngine  # noqa: E402
+from thinksafe.engine.model import PagedModel  # noqa: E402
 
 SHAPES = {
     # DeepSeek-R1-Distill-Qwen-1.5B and -7B (Qwen2 architecture), from their config.json
@@ -150,8 +150,8 @@ def run_baseline(model, prompts, lengths, batch, budget_s):
 
 def check_kernels(device: str) -> dict:
     """Each Triton kernel against its torch twin on fresh random inputs (relative L2 error)."""
-    from thinksafe.models import engine_kernels as k
-    from thinksafe.models import engine_ops as ref
+    from thinksafe.engine import kernels as k
+    from thinksafe.engine import ops as ref
 
     torch.manual_seed(1)
     errors = {}

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from thinksafe.models import ModelOptions, load_model
-from thinksafe.models.engine import EngineConfig, EngineRequest, PagedEngine
-from thinksafe.models.engine_model import unsupported_reason
+from thinksafe.engine.paged import EngineConfig, EngineRequest, PagedEngine
+from thinksafe.engine.model import unsupported_reason
 from thinksafe.schema import GenerationParams, GenerationRequest, Message
 
 PROMPTS = [

@@ -5,7 +5,7 @@ dir>` applies a PEFT (LoRA) adapter and merges it into the weights. Generation r
 thread so the event loop stays free, on one of two engines:
 
 - `paged` (the default for Llama-family models: Llama, Qwen2 and so the R1 distills, Mistral):
-  continuous batching over a paged KV cache with CUDA graphs (`engine.py`); a finished
+  continuous batching over a paged KV cache with CUDA graphs (`thinksafe.engine`); a finished
   sequence's row is refilled at once and completions stream out as each finishes;
 - `static` (any other architecture, or THINKSAFE_HF_ENGINE=static): prompts of similar length
   batched through `model.generate`.
@@ -149,7 +149,7 @@ class PagedEngineRunner:
     def _engine_for(self, max_len: int, seed: int) -> Any:
         import torch
 
-        from thinksafe.models.engine import EngineConfig, PagedEngine
+        from thinksafe.engine.paged import EngineConfig, PagedEngine
 
         if self.engine is not None and self.engine.max_len >= max_len:
             self.engine.generator.manual_seed(seed)
@@ -165,7 +165,7 @@ class PagedEngineRunner:
     def run(self, prepared: list[PreparedRequest], emit: Callable[[int, list[int], bool, float], None],
             should_stop: Callable[[], bool]) -> None:
         """Generate every prepared request; `emit(index, tokens, hit_stop, latency)` as each finishes."""
-        from thinksafe.models.engine import EngineRequest
+        from thinksafe.engine.paged import EngineRequest
 
         stops = frozenset(eos_ids(self.tokenizer, self.model))
         engine = self._engine_for(max(len(p.input_ids) + p.params.max_new_tokens for p in prepared), prepared[0].params.seed)
@@ -189,7 +189,7 @@ def eos_ids(tokenizer: Any, model: Any) -> set[int]:
 
 def choose_engine(tokenizer: Any, model: Any, options: ModelOptions) -> tuple[Any, list[str]]:
     """The paged engine where it can run the model, else the static one; with a note saying why."""
-    from thinksafe.models.engine_model import unsupported_reason
+    from thinksafe.engine.model import unsupported_reason
 
     wanted = os.environ.get(ENGINE_ENV, "auto")
     if wanted not in {"auto", "paged", "static"}:

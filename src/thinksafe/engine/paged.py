@@ -21,7 +21,7 @@ import torch
 from pydantic import BaseModel
 
 from thinksafe.models.base import ModelLoadError
-from thinksafe.models.engine_model import DecodeGraphs, PagedModel, unsupported_reason
+from thinksafe.engine.model import DecodeGraphs, PagedModel, unsupported_reason
 
 __all__ = ["EngineConfig", "EngineRequest", "EngineResult", "EngineStats", "PagedEngine", "unsupported_reason"]
 

@@ -1,6 +1,6 @@
 """The paged engine's operations in plain torch: the CPU path and the reference for the kernels.
 
-`Ops` picks the Triton kernels of `engine_kernels.py` on CUDA (when Triton imports) and these
+`Ops` picks the Triton kernels of `kernels.py` on CUDA (when Triton imports) and these
 functions elsewhere; both compute the same function on the same cache layout
 (``[pages, kv_heads, page_size, head_dim]`` per layer).
 """
@@ -96,7 +96,7 @@ class Ops:
     def for_device(device: torch.device, use_kernels: bool = True) -> Ops:
         if device.type == "cuda" and use_kernels:
             try:
-                from thinksafe.models import engine_kernels as k
+                from thinksafe.engine import kernels as k
             except ImportError:  # pragma: no cover - Triton missing on a CUDA machine
                 pass
             else:

@@ -1,6 +1,6 @@
 """Triton kernels for the paged engine's decode step (CUDA only; imported lazily).
 
-Each kernel has a plain-torch twin in `engine_ops.py`; the engine uses these on CUDA and the
+Each kernel has a plain-torch twin in `ops.py`; the engine uses these on CUDA and the
 twins elsewhere, and `benchmarks/gpu_generate.py --check` compares the two on the GPU.
 
 KV cache layout, per layer: ``[pages, kv_heads, page_size, head_dim]``. Page 0 is a scratch

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from thinksafe.models.engine_ops import Ops, rotate, write_cache
+from thinksafe.engine.ops import Ops, rotate, write_cache
 
 SUPPORTED_TYPES = {"llama", "qwen2", "mistral"}
 STATIC_ROPE = {"default", "linear", "llama3", "yarn"}
@@ -99,7 +99,7 @@ class PagedModel:
         self.num_pages = num_pages
         self.work = None
         if self.ops.fused:
-            from thinksafe.models.engine_kernels import DecodeWorkspace
+            from thinksafe.engine.kernels import DecodeWorkspace
 
             self.work = DecodeWorkspace(max_rows, self.n_heads, self.head_dim, max_len, split, self.device)
 
