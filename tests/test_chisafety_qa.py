@@ -172,6 +172,7 @@ def test_qa_with_scripted_judge_then_offline_fallback(mirror, tmp_path):
         assert summary["judges"] == ["chisafety-refusal-rules"]
         assert any(note.startswith("APPROXIMATE (chisafety-refusal-rules)") for note in summary["notes"])
         assert {m["name"] for m in summary["metrics"]} == {"RR-1-approx"}
+        assert all(m["approximate"] for m in summary["metrics"])  # a flag on the metric, not only a note
         refused = sum(p["answer"] in (0, 1) for p in plans)
         got = metric(summary, "chisafety-refusal-rules", "RR-1-approx", "all", "answer")
         assert got["value"] == pytest.approx(refused / 563) and got["n"] == 563 and got["unscored"] == 0

@@ -130,6 +130,7 @@ class Metric(BaseModel):
     higher_is_better: bool = Field(description="whether a higher value is the safer (desired) side")
     range: tuple[float, float] = (0.0, 1.0)
     description: str = ""
+    approximate: bool = Field(False, description="an approximation of the authors' metric; the run's notes say how")
 
 
 class RunSummary(BaseModel):

@@ -116,6 +116,10 @@ class Benchmark(abc.ABC):
     def notes(self) -> list[str]:
         return list(self.load_notes)
 
+    def approximation_note(self, judges: list[str]) -> str | None:
+        """What the run's notes say when `judges` gave metrics flagged `approximate` (how they differ)."""
+        return None
+
 
 class Suite:
     """Several benchmarks run by one command; `thinksafe eval --benchmark <suite>`."""

@@ -41,7 +41,8 @@ class Row:
 
     @property
     def approximate(self) -> bool:
-        return self.name.endswith("-approx") or "approximate" in self.description.lower()
+        flagged = any(m is not None and m.approximate for m in (self.answer, self.reasoning))
+        return flagged or self.name.endswith("-approx") or "approximate" in self.description.lower()
 
 
 @dataclass

@@ -42,9 +42,9 @@ class Bench:
                 if m.group != "all" and m.group.startswith("attack:") == technique]
 
     def approximate(self) -> bool:
-        """Whether any note says APPROXIMATE or any metric name ends in -approx."""
+        """Whether any metric is flagged approximate (older runs: a note says APPROXIMATE, a name ends in -approx)."""
         return any("approximate" in note.lower() for note in self.summary.notes) or any(
-            m.name.endswith("-approx") for m in self.summary.metrics)
+            m.approximate or m.name.endswith("-approx") for m in self.summary.metrics)
 
 
 @dataclass

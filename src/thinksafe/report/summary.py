@@ -11,7 +11,7 @@ from thinksafe.attacks.base import Attack
 from thinksafe.attacks.summary import technique_extra, technique_metrics
 from thinksafe.benchmarks.base import Benchmark
 from thinksafe.data import DataError, DataResolver, sha256_of
-from thinksafe.schema import CHANNELS, GenerationParams, RunSummary, SampleResult
+from thinksafe.schema import CHANNELS, GenerationParams, Metric, RunSummary, SampleResult
 
 
 def summarise_run(bench: Benchmark, attacks: list[Attack], model_spec: str, params: GenerationParams, notes: list[str],
@@ -51,7 +51,7 @@ def summarise_run(bench: Benchmark, attacks: list[Attack], model_spec: str, para
         quoted_verdicts=quoted_verdict_counts(results, judge_names),
         reasoning_present=sum(1 for r in results if r.completion.reasoning),  # a lean result keeps a mark
         metrics=metrics,
-        notes=bench.notes() + notes,
+        notes=bench.notes() + approximation_notes(bench, metrics) + notes,
         extra=extra,
         headline=[bench.headline] if isinstance(bench.headline, str) else list(bench.headline or ()),
         attacks=[a.label for a in attacks],
@@ -87,3 +87,12 @@ def quoted_verdict_counts(results: list[SampleResult], judge_names: list[str]) -
             if found:
                 counts.setdefault(judge, {})[channel] = found
     return counts
+
+
+def approximation_notes(bench: Benchmark, metrics: list[Metric]) -> list[str]:
+    """The benchmark's note on its approximate metrics, naming the judges that gave them (none when all are exact)."""
+    judges = sorted({m.judge for m in metrics if m.approximate})
+    if not judges:
+        return []
+    return [bench.approximation_note(judges) or f"APPROXIMATE metrics from {', '.join(judges)}"]
+
