@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from thinksafe.judges.base import judge_kind
 from thinksafe.judges.reflection import find_reflection
 from thinksafe.schema import SampleResult
 
@@ -27,7 +28,7 @@ REFLECTION_JUDGE = "reflection-llm"
 
 
 def _reflection_judge(judges: list[str]) -> str | None:
-    return next((j for j in judges if j.split("=", 1)[0] == REFLECTION_JUDGE), None)
+    return next((j for j in judges if judge_kind(j) == REFLECTION_JUDGE), None)
 
 
 def reflected(result: SampleResult, llm_judge: str | None) -> bool:

@@ -18,11 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from thinksafe.judges.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
 from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, Suite, is_refusal, register_benchmark, register_suite
 from thinksafe.benchmarks.chisafety_taxonomy import TaxonomyError, canonical_area_and_category
 from thinksafe.benchmarks.mcq import MCQBenchmark, parse_options
 from thinksafe.data import DataFile, DataResolver, RowError, claim_id, read_json, row_context
+from thinksafe.judges.answer_keys import AnswerKey, KeyItem, hub_key, load_key_file
+from thinksafe.judges.base import judge_kind
 from thinksafe.judges.chisafety import FALLBACK_JUDGE, LLM_JUDGE, degree_of
 from thinksafe.metrics import bootstrap_mean, rate
 from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
@@ -221,7 +222,7 @@ class ChiSafetyQA(Benchmark):
         return f"{sample.metadata.get('setting')}/{'/'.join(sample.category)}"
 
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        base = judge.split("=", 1)[0]
+        base = judge_kind(judge)
         groups = _groups(results)
         if base == FALLBACK_JUDGE:
             return [_approx_rr1(members, judge, channel, group) for group, members in groups]

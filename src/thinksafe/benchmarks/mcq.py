@@ -18,6 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 
 from thinksafe.benchmarks.base import Benchmark
+from thinksafe.judges.base import judge_kind
 from thinksafe.metrics import bootstrap_mean, grouped_rates, rate
 from thinksafe.schema import Channel, Metric, SampleResult
 
@@ -124,7 +125,7 @@ MCQ_JUDGE = "mcq-choice"
 
 
 def is_mcq_judge(judge: str) -> bool:
-    return judge.split("=", 1)[0] == MCQ_JUDGE
+    return judge_kind(judge) == MCQ_JUDGE
 
 
 def keyed_accuracy(judge: str, channel: Channel) -> dict:

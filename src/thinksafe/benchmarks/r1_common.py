@@ -11,6 +11,7 @@ import numpy as np
 
 from thinksafe.benchmarks.base import REFUSAL_LABELS
 from thinksafe.data import DataError, fetch_bytes, sha256_of, write_atomic
+from thinksafe.judges.base import judge_kind
 from thinksafe.metrics import N_BOOTSTRAP
 from thinksafe.schema import Channel, Judgement, Metric, SampleResult
 
@@ -19,7 +20,7 @@ def judge_labels(judge: str) -> frozenset[str]:
     """The labels the named judge (`name` or `name=MODEL`) can give; empty when unknown."""
     from thinksafe.judges.base import judge_names
 
-    cls = judge_names().get(judge.split("=", 1)[0])
+    cls = judge_names().get(judge_kind(judge))
     return frozenset(cls.labels) if cls is not None else frozenset()
 
 

@@ -118,6 +118,11 @@ def register_judge(name: str, factory: Callable[[JudgeContext], Judge] | None = 
     return decorate
 
 
+def judge_kind(label: str) -> str:
+    """The registered judge a display label names: `refusal-llm=openai:m@url` -> `refusal-llm`."""
+    return label.split("=", 1)[0]
+
+
 def judge_names() -> dict[str, type[Judge]]:
     plugin_modules("thinksafe.judges")  # built-in judges register on import
     return {name: cls for name, (cls, _) in sorted(_JUDGES.items())}
