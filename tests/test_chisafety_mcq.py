@@ -156,7 +156,7 @@ def test_mcq_without_key_then_with_key_file_then_with_hub_key(mirror, tmp_path, 
         key_file = tmp_path / "key.json"
         key_file.write_text(json.dumps(key), encoding="utf-8")
         out = tmp_path / "keyfile"
-        run("--model", spec, "--out", str(out), "--answer-key", str(key_file))
+        run("--model", spec, "--out", str(out), "--option", f"answer_key={key_file}")
         assert sum(server.attempts.values()) == 1565
         summary = json.loads((out / "summary.json").read_text())
         assert any(n.startswith(f"answer key: {key_file}") for n in summary["notes"])

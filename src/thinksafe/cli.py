@@ -60,9 +60,8 @@ def eval_command(
     attack: Annotated[Optional[list[str]], typer.Option(help="attack NAME[:key=value,...]; repeatable (`thinksafe attacks` lists them)")] = None,
     attacker_model: Annotated[Optional[str], typer.Option(help="model spec proposing attack prompts (pair, tap, crescendo)")] = None,
     translator_model: Annotated[Optional[str], typer.Option(help="model spec translating prompts and answers (attack translate)")] = None,
-    answer_key: Annotated[Optional[Path], typer.Option(help="MCQ answer key (JSON id->letter, or CSV id,answer)")] = None,
-    victim_model: Annotated[Optional[str], typer.Option(help="model spec simulating the victim (cse-phishing)")] = None,
-    expansion_model: Annotated[Optional[str], typer.Option(help="model spec for the expansion step (cse-mitre)")] = None,
+    victim_model: Annotated[Optional[str], typer.Option(help="model spec in the victim role (a simulated party, e.g. cse-phishing's)")] = None,
+    expansion_model: Annotated[Optional[str], typer.Option(help="model spec in the expansion role (e.g. cse-mitre's expansion step)")] = None,
     option: Annotated[Optional[list[str]], typer.Option(help="benchmark option KEY=VALUE; repeatable (`thinksafe benchmarks NAME` lists them)")] = None,
     judge_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the judge model's API key")] = None,
     victim_api_key_env: Annotated[Optional[str], typer.Option(help="environment variable holding the victim model's API key")] = None,
@@ -92,7 +91,7 @@ def eval_command(
     role_models = {role: spec for role, spec in (("attacker", attacker_model), ("translator", translator_model)) if spec}
     try:
         benchmark_options = parse_options(option)
-        for key, value in (("answer_key", answer_key), ("victim_model", victim_model), ("expansion_model", expansion_model)):
+        for key, value in (("victim_model", victim_model), ("expansion_model", expansion_model)):  # model roles
             if value is not None:
                 benchmark_options[key] = str(value)
         check_eval_args(

@@ -91,7 +91,7 @@ class Benchmark(abc.ABC):
     declared_options: ClassVar[tuple[BenchmarkOption, ...]] = ()  # the `--option` keys it reads (get_benchmark checks)
 
     def __init__(self, **options: str) -> None:
-        """Options from the command line (`--answer-key`, `--victim-model`, `--option k=v`)."""
+        """Options from the command line (`--option k=v`, and the `--victim-model` / `--expansion-model` roles)."""
         self.options = options
         self.load_notes: list[str] = []  # what `load` left out, recovered or chose; shown in the summary
 

@@ -3,7 +3,7 @@
 - `chisafetybench-mcq`: 1,567 multiple-choice questions whose options are written inside
   the question text. Accuracy overall (ACC-O), per risk area (ACC-i) and per category, for
   the answer and for the thinking's final choice. The release publishes no answer key:
-  `--answer-key FILE`, else the copy on the Hugging Face hub when it is reachable and
+  `--option answer_key=FILE`, else the copy on the Hugging Face hub when it is reachable and
   matches our items (see thinksafe.judges.answer_keys), else accuracy is unavailable.
 - `chisafetybench-qa`: 462 single-turn risky questions (ids s<id>) and 101 questions with
   dialog history (ids h1..h101 in file order, sent as real multi-turn messages with their
@@ -73,7 +73,7 @@ def _grouped_infos(path: Path, data: Any) -> list[tuple[str, int, dict]]:
 class ChiSafetyMCQ(MCQBenchmark):
     declared_options: ClassVar[tuple[BenchmarkOption, ...]] = (
         BenchmarkOption(name="answer_key", type="path", default=None,
-                        help="answer key file (JSON id->letter, or CSV id,answer); none disables the hub key (--answer-key)"),
+                        help="answer key file (JSON id->letter, or CSV id,answer); none disables the hub key"),
     )
     name: ClassVar[str] = "chisafetybench-mcq"
     description: ClassVar[str] = "CHiSafetyBench risk identification: 1,567 Chinese MCQs, 5 areas, 31 categories (ACC)"

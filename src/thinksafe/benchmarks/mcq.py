@@ -188,6 +188,6 @@ class MCQBenchmark(Benchmark):
         if self.keyed == 0:
             notes.append(
                 "accuracy unavailable: no answer key (value None). The chosen options are in results.jsonl "
-                "(judgement label) and their distribution in summary.extra['mcq_choices']; pass --answer-key FILE."
+                "(judgement label) and their distribution in summary.extra['mcq_choices']; pass --option answer_key=FILE."
             )
         return notes

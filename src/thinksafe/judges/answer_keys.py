@@ -1,4 +1,4 @@
-"""MCQ answer keys: a user's file (`--answer-key`), or a published copy on the Hugging Face hub.
+"""MCQ answer keys: a user's file (`--option answer_key=FILE`), or a published copy on the Hugging Face hub.
 
 A key maps item ids to option letters. Files: a JSON object `{id: letter}` (values may
 also be `{"answer": ...}` objects, as SafetyBench publishes them), a CSV `id,answer`
@@ -157,7 +157,7 @@ def key_from_rows(raw: dict[str, object], items: list[KeyItem], source: str) -> 
 
 
 def load_key_file(path: Path, items: list[KeyItem]) -> AnswerKey:
-    """`--answer-key FILE`: JSON, CSV, or a parquet file in the redbench schema."""
+    """`--option answer_key=FILE`: JSON, CSV, or a parquet file in the redbench schema."""
     if path.suffix.lower() == ".parquet":
         key = verify_redbench(path, items)
         return key.model_copy(update={"source": f"{path} (redbench schema, sha256 {sha256_of(path)})"})
