@@ -145,6 +145,16 @@ class PromptAttack(Attack):
         """Variants of `sample` (made with `variant` / `with_prompt`)."""
 
 
+class TemplateAttack(PromptAttack):
+    """The request put into one template per language (`{request}` marks where)."""
+
+    templates: ClassVar[dict[str, str]]  # language ("en", "zh") -> template
+
+    def apply(self, sample: Sample) -> list[Sample]:
+        template = self.templates[language_of(sample.prompt)]
+        return [self.with_prompt(sample, template.format(request=sample.prompt))]
+
+
 class AttackContext(SolverContext):
     """What a solver attack may reach: the solvers' context (cached model roles, the target's parameters,
     the run's notes); a missing role is an AttackError naming the technique."""
