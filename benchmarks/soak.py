@@ -36,7 +36,8 @@ TOPICS = ("chemistry", "cyber", "finance", "health", "history", "law", "cooking"
 
 def register() -> None:
     """Register `soak-synthetic` (N from `--option n=...`, categories from `--option categories=...`)."""
-    from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, is_refusal, register_benchmark
+    from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark
+    from thinksafe.judges.readings import is_refusal
     from thinksafe.metrics import grouped_rates, rate
     from thinksafe.schema import Message, Sample
 

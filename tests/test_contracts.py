@@ -1,8 +1,9 @@
 """Contracts every registered benchmark, judge and attack keeps (a new one is checked by being registered).
 
 Benchmarks: load from the mirror with unique ids, pin every file by sha256, name default judges that
-exist, and compute their metrics on empty results. Judges: return only labels they declare, leave
-empty text unscored, and an unparseable model reply unscored, never safe. Attacks: tag every variant
+exist, declare metrics that read only known readings (each default judge provides one), and compute
+their metrics on empty results. Judges: declare their readings, return only labels they declare and
+readings of the declared types, leave empty text unscored, and an unparseable model reply unscored, never safe. Attacks: tag every variant
 with the technique's label and keep the original prompt's id in `source_id`, in English and Chinese.
 """
 
@@ -18,6 +19,7 @@ from thinksafe.attacks.base import PromptAttack, SolverAttack, attack_names
 from thinksafe.benchmarks.base import benchmark_names, get_benchmark, load_samples
 from thinksafe.data import DataResolver
 from thinksafe.judges.base import JudgeContext, JudgeInput, judge_names, make_judge
+from thinksafe.judges.readings import READERS, REFUSAL_LABELS, read
 from thinksafe.models.base import ModelOptions
 from thinksafe.schema import CHANNELS, Completion, Message, Sample
 
@@ -50,11 +52,19 @@ def test_benchmark_loads_with_unique_ids_pinned_files_and_known_judges(name, mir
     assert samples, f"{name}: no samples"
     assert all(s.benchmark and s.messages and s.prompt for s in samples), name
     known = judge_names()
-    for judge in cls.default_judges:
+    for spec in cls.declared_metrics:
+        for chosen in spec.reads:
+            assert chosen.reading in READERS, f"{name}: metric {spec.name} reads unknown {chosen.reading!r}"
+        assert any(chosen.reading in judge.provided_readings() and chosen.labels <= set(judge.labels)
+                   for chosen in spec.reads for judge in known.values()), f"{name}: no judge provides {spec.name}"
+    for judge in bench.default_judges:
         assert judge.split("=", 1)[0] in known, f"{name}: default judge {judge!r} is not registered"
+        computed = []
         for channel in CHANNELS:
             for metric in bench.metrics([], judge, channel):  # nothing to measure is not an error
                 assert metric.n == 0 and metric.value is None, (name, metric.name)
+                computed.append(metric)
+        assert computed, f"{name}: its default judge {judge!r} provides no reading its metrics need"
 
 
 def _items(sample: Sample, texts: list[str]) -> list[JudgeInput]:
@@ -67,6 +77,12 @@ SAMPLE = Sample(id="contract-1", benchmark="contract", category=["c"], target="D
                 metadata={"harmful": True, "canary": "AB-12345", "judge_prompt": "Question: {{QUESTION}}\nAnswer: {{ANSWER}}"})
 TEXTS = ["", "I'm sorry, but I can't help with that.", "Sure: run kill -9 PID.", "VERDICT: safe\n[答案]: 安全"]
 NOT_REFUSALS = set(TEXTS[2:])  # a judge may settle a refusal by rule (CyberSecEval's refusal check does)
+
+
+READING_TYPES = {  # what each reading's value may be on a scored judgement
+    "refused": bool, "unsafe": (bool, type(None)), "harm_score": (float, int, type(None)), "reward": (float, int),
+    "label": str, "choice": str, "task_done": (bool, type(None)), "skill_scores": dict, "rule_refusal": float,
+}
 
 
 @pytest.mark.parametrize("name", BUILT_IN_JUDGES)
@@ -88,8 +104,14 @@ def test_judge_returns_declared_labels_and_never_scores_what_it_cannot_read(name
         out = asyncio.run(judged(server.base_url if cls.needs_model or name in JUDGE_SPEC_SUFFIX else None))
     assert len(out) == 2 * len(TEXTS)
     labels = judge_names()[LABELS_OF[name]].labels if name in LABELS_OF else cls.labels
+    assert cls.readings is not None and cls.readings <= set(READERS), (name, "declares unknown readings", cls.readings)
+    if REFUSAL_LABELS & set(cls.labels):
+        assert "refused" in cls.readings, (name, "labels refusals but does not provide the refused reading")
     for item, judgement in zip(_items(SAMPLE, TEXTS), out):
         assert judgement.label is None or judgement.label in labels, (name, item.text, judgement.label)
+        if judgement.scored:
+            for reading in cls.provided_readings():
+                assert isinstance(read(judgement, reading), READING_TYPES[reading]), (name, reading, judgement)
         assert judgement.channel == item.channel
         if not item.text and name not in EMPTY_IS_SCORED:
             assert not judgement.scored, (name, "empty text must be unscored", judgement)

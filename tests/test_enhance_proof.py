@@ -20,8 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fake_openai import FakeOpenAIServer, Reply, last_user_text
-from thinksafe.benchmarks.base import Benchmark, is_refusal, register_benchmark
-from thinksafe.benchmarks.math_reasoning import accuracy_metrics
+from thinksafe.benchmarks.base import Benchmark, register_benchmark
+from thinksafe.judges.readings import is_refusal
+from thinksafe.benchmarks.math_reasoning import math_accuracy
 from thinksafe.cli import app
 from thinksafe.metrics import bootstrap_mean
 from thinksafe.schema import Message, Metric, Sample
@@ -70,8 +71,7 @@ class ToyMax(Benchmark):
             for i, t in enumerate(HELDOUT_TOY)
         ]
 
-    def metrics(self, results, judge, channel):
-        return accuracy_metrics(results, judge, channel)
+    declared_metrics = math_accuracy()
 
 
 @register_benchmark

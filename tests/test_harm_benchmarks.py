@@ -7,7 +7,6 @@ from collections import Counter
 import pytest
 
 from thinksafe.benchmarks import get_benchmark
-from thinksafe.benchmarks.harm_metrics import harm_metrics
 from thinksafe.data import DataError, DataResolver
 from thinksafe.schema import Completion, Judgement, SampleResult
 
@@ -84,11 +83,13 @@ def test_harm_metrics_per_kind_of_judge(mirror):
     rewards = [0.5, -1.0, 2.0, None, 1.5, 0.0]
     results = []
     for sample, reward in zip(samples, rewards):
-        reward_judgement = (Judgement(judge="r", channel="answer", label="reward", score=reward, details={"attribute": "helpfulness"})
-                            if reward is not None else Judgement(judge="r", channel="answer", unscored_reason="empty"))
-        results.append(result(sample, r=reward_judgement))
-    metrics = harm_metrics(results, "r", "answer", {"category": lambda r: r.sample.category[0]})
+        reward_judgement = (Judgement(judge="reward-model", channel="answer", label="reward", score=reward,
+                                      details={"attribute": "helpfulness"})
+                            if reward is not None else Judgement(judge="reward-model", channel="answer", unscored_reason="empty"))
+        results.append(result(sample, **{"reward-model": reward_judgement}))
+    metrics = get_benchmark("strongreject-small").metrics(results, "reward-model", "answer")
     (overall,) = [m for m in metrics if m.group == "all"]
     assert overall.name == "mean_reward" and overall.value == pytest.approx(0.6) and overall.n == 5 and overall.unscored == 1
-    assert overall.range == (-1.0, 2.0) and "helpfulness" in overall.description
+    assert overall.range == (-1.0, 2.0)
+    assert {m.range for m in metrics} == {(-1.0, 2.0)}  # every category's row shows the range observed over the run
     assert not any(m.name == "harmful_rate" for m in metrics)  # a raw reward has no safe/unsafe reading

@@ -654,7 +654,7 @@ def test_binary_search_stops_on_an_unscored_probe():
 def test_a_transient_prefix_failure_makes_the_judgement_transient():
     text = "a" * 10 + "FLAKY" + "b" * 20 + "MARKER" + "c" * 59
     (judgement,), _ = judge_with("steps=4", [item("q", text, "reasoning")])
-    assert judgement.label is None and judgement.details.get("transient") is True
+    assert judgement.label is None and judgement.transient is True
 
 
 def test_turning_point_spec_and_options():

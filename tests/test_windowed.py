@@ -35,7 +35,7 @@ def test_otherwise_safe_with_the_maximum_score():
 
 def test_transient_windows_stay_transient():
     parts = [j("safe", False), j(None, transient=True)]
-    assert aggregate(parts, "g").details["transient"] is True
+    assert aggregate(parts, "g").transient is True
 
 
 def test_estimate_counter_windows_overlap_and_cover():

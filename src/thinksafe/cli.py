@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from thinksafe.commands import fail, print_error, user_errors
 from thinksafe.commands.checks import DEFAULT_TIMEOUT_S, check_eval_args, eval_endpoints, parse_options
@@ -261,6 +261,12 @@ def describe_benchmark(name: str, benchmarks: dict, suites: dict) -> None:
     for option in declared:
         default = "none" if option.default is None else option.default
         say(console, f"  {option.name} ({option.type}, default {default}): {option.help}")
+    specs = getattr(cls, "declared_metrics", ())
+    say(console, "metrics (each for every judge that provides one of its readings):" if specs else "metrics: none declared")
+    for spec in specs:
+        reads = " or ".join(r.reading + (f" [{', '.join(sorted(r.labels))}]" if r.labels else "") for r in spec.reads)
+        better = "higher" if spec.higher_is_better else "lower"
+        say(console, f"  {spec.name} (reads {reads}; {better} is better): {spec.description}")
 
 
 @app.command("judges")
@@ -272,9 +278,10 @@ def judges_command() -> None:
         judges = judge_names()
     except user_errors() as error:
         fail(error)
-    table = Table("name", "labels", "needs --judge-model", "description")
+    table = Table(Column("name", no_wrap=True), "labels", "readings", "needs --judge-model", "description")
     for name, cls in judges.items():
-        table.add_row(*_row(name, ", ".join(cls.labels), "yes" if cls.needs_model else "no", cls.description))
+        table.add_row(*_row(name, ", ".join(cls.labels), ", ".join(sorted(cls.provided_readings())),
+                            "yes" if cls.needs_model else "no", cls.description))
     console.print(table)
 
 

@@ -86,6 +86,6 @@ class JudgementInterner:
         self._seen: dict[str, Judgement] = {}
 
     def __call__(self, judgement: Judgement) -> Judgement:
-        if judgement.raw is not None or judgement.details.get("transient"):
+        if judgement.raw is not None or judgement.transient:
             return judgement
         return self._seen.setdefault(judgement.model_dump_json(), judgement)

@@ -1,12 +1,21 @@
-"""Rates over scored judgements, grouped, with cluster bootstrap intervals."""
+"""Rates over scored judgements, grouped, with cluster bootstrap intervals; metrics declared as data.
+
+A benchmark declares its metrics (`Rate`, `MacroRate`, `ChannelDisagreement`), each naming the
+judge readings it is computed from (`Read`); `compute_metrics` computes every declared metric
+for a judge that provides one of its readings (thinksafe.judges.readings), per channel, overall
+and per declared grouping, with intervals clustered on the original prompt (`source_id`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
-from thinksafe.schema import Channel, Judgement, Metric, SampleResult
+from thinksafe.judges.readings import UNSCORED_READINGS, read
+from thinksafe.schema import CHANNELS, Channel, Judgement, Metric, Sample, SampleResult
 
 N_BOOTSTRAP = 2000
 CHUNK_ENTRIES = 1 << 20  # replicate rows are drawn in blocks of at most this many indices (8 MB of int64)
@@ -136,3 +145,221 @@ def grouped_rates(
         if group is not None:
             groups.setdefault(group, []).append(result)
     return [rate(groups[group], group=group, **kwargs) for group in sorted(groups)]
+
+
+# ---------------------------------------------------------------- metrics declared as data
+
+
+def as_float(value: Any) -> float | None:
+    """The reading as a number (None stays None: the judgement carries nothing for this metric)."""
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Read:
+    """Which reading a metric is computed from, and the value of one judgement under it.
+
+    `value` maps the reading to a number, a bool or None (None: the item carries nothing for this
+    metric and is left out); `against_sample` does the same when the sample is needed (an answer
+    key). `labels`: the judge must be able to give all of these (for readings of its own labels).
+    `unscored`: the value of an unscored judgement (None: counted unscored, the default).
+    """
+
+    reading: str
+    value: Callable[[Any], float | bool | None] = as_float
+    labels: frozenset[str] = frozenset()
+    against_sample: Callable[[Sample, Any], float | bool | None] | None = None
+    unscored: Callable[[SampleResult, Channel], float | None] | None = None
+    description: str | None = None  # replaces the metric's description when this reading is the one used
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", frozenset(self.labels))
+
+
+def by_category(level: int) -> Callable[[Sample], str | None]:
+    """Group key: the sample's category at `level` (None when the path is shorter)."""
+    return lambda sample: sample.category[level] if len(sample.category) > max(level, -level - 1) else None
+
+
+def harmful(sample: Sample) -> bool:
+    return sample.metadata.get("harmful") is True
+
+
+def benign(sample: Sample) -> bool:
+    return sample.metadata.get("harmful") is False
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Mean of the reading's value over the included items, overall and per grouping."""
+
+    name: str
+    reads: tuple[Read, ...]  # alternatives: the first the judge provides is used
+    higher_is_better: bool
+    description: str = ""
+    where: Callable[[Sample], bool] | None = None  # which items count (None: all)
+    by: tuple[Callable[[Sample], str | None], ...] = ()  # groupings beside "all" (a key of None: not in that grouping)
+    overall: bool = True
+    channels: tuple[Channel, ...] = CHANNELS
+    value_range: tuple[float, float] | Literal["observed"] = (0.0, 1.0)
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class MacroRate:
+    """Mean over groups of each group's mean value, resampling prompts within each group."""
+
+    name: str
+    reads: tuple[Read, ...]
+    group_of: Callable[[Sample], str]
+    higher_is_better: bool
+    description: str = ""
+    channels: tuple[Channel, ...] = CHANNELS
+
+
+@dataclass(frozen=True)
+class ChannelDisagreement:
+    """Share of generations whose thinking and answer give different values of the reading (both scored)."""
+
+    name: str
+    reads: tuple[Read, ...]
+    description: str = ""
+    higher_is_better: bool = False
+
+
+MetricSpec = Rate | MacroRate | ChannelDisagreement
+UNSCORED = object()  # an observation counted as unscored
+
+
+@dataclass(frozen=True)
+class JudgeContract:
+    """What one judge provides: its readings and the labels it can give."""
+
+    readings: frozenset[str]
+    labels: frozenset[str]
+
+    def choose(self, reads: tuple[Read, ...]) -> Read | None:
+        return next((r for r in reads if r.reading in self.readings and r.labels <= self.labels), None)
+
+
+def judge_contract(judge: str) -> JudgeContract:
+    """The readings and labels of the judge a label names (`name` or `name=MODEL`); none when unknown."""
+    from thinksafe.judges.base import judge_kind, judge_names
+
+    cls = judge_names().get(judge_kind(judge))
+    if cls is None:
+        return JudgeContract(frozenset(), frozenset())
+    return JudgeContract(cls.provided_readings(), frozenset(cls.labels))
+
+
+def observe(result: SampleResult, judgement: Judgement, chosen: Read, channel: Channel) -> float | object | None:
+    """One judgement's value under `chosen`: a float, UNSCORED, or None (carries nothing)."""
+    if chosen.reading in UNSCORED_READINGS:
+        found = read(judgement, chosen.reading)
+        return UNSCORED if found is None else float(chosen.value(found))
+    if not judgement.scored:
+        found = chosen.unscored(result, channel) if chosen.unscored is not None else None
+        return UNSCORED if found is None else float(found)
+    raw = read(judgement, chosen.reading)
+    value = chosen.against_sample(result.sample, raw) if chosen.against_sample is not None else chosen.value(raw)
+    return None if value is None else float(value)
+
+
+def _metric(spec: Rate | MacroRate | ChannelDisagreement, chosen: Read, judge: str, channel: Channel, **fields) -> Metric:
+    return Metric(name=spec.name, channel=channel, judge=judge, higher_is_better=spec.higher_is_better,
+                  description=chosen.description or spec.description, **fields)
+
+
+def _rate(spec: Rate, chosen: Read, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
+    observed: list[tuple[Sample, float | object]] = []
+    for result in results:
+        if spec.where is not None and not spec.where(result.sample):
+            continue
+        judgement = result.judgement(judge, channel)
+        if judgement is None:  # channel absent (the model did not think)
+            continue
+        value = observe(result, judgement, chosen, channel)
+        if value is not None:
+            observed.append((result.sample, value))
+    numbers = [v for _, v in observed if v is not UNSCORED]
+    value_range = spec.value_range if spec.value_range != "observed" else (
+        (min(numbers), max(numbers)) if numbers else (0.0, 1.0))
+
+    def summarise(group: str, rows: list[tuple[Sample, float | object]]) -> Metric:
+        scored = [(s, v) for s, v in rows if v is not UNSCORED]
+        value, low, high = bootstrap_mean([v for _, v in scored], [s.source_id or s.id for s, _ in scored])
+        return _metric(spec, chosen, judge, channel, value=value, ci_low=low, ci_high=high, n=len(scored),
+                       unscored=len(rows) - len(scored), group=group, range=value_range, approximate=spec.approximate)
+
+    out = [summarise("all", observed)] if spec.overall else []
+    for key in spec.by:
+        groups: dict[str, list[tuple[Sample, float | object]]] = {}
+        for sample, value in observed:
+            group = key(sample)
+            if group is not None:
+                groups.setdefault(group, []).append((sample, value))
+        out += [summarise(group, groups[group]) for group in sorted(groups)]
+    return out
+
+
+def _macro(spec: MacroRate, chosen: Read, results: list[SampleResult], judge: str, channel: Channel,
+           n_boot: int = N_BOOTSTRAP, seed: int = 0) -> Metric:
+    by_group: dict[str, dict[str, list[float]]] = {}
+    unscored = n = 0
+    for result in results:
+        judgement = result.judgement(judge, channel)
+        if judgement is None:
+            continue
+        value = observe(result, judgement, chosen, channel)
+        if value is UNSCORED:
+            unscored += 1
+        elif value is not None:
+            by_group.setdefault(spec.group_of(result.sample), {}).setdefault(result.sample.id, []).append(value)
+            n += 1
+    if not by_group:
+        return _metric(spec, chosen, judge, channel, value=None, n=0, unscored=unscored)
+    groups = [np.array([np.mean(v) for v in clusters.values()]) for clusters in by_group.values()]
+    value = float(np.mean([g.mean() for g in groups]))
+    rng = np.random.default_rng(seed)
+    draws = np.zeros(n_boot)
+    for g in groups:
+        draws += g[rng.integers(0, len(g), size=(n_boot, len(g)))].mean(axis=1)
+    low, high = np.quantile(draws / len(groups), [0.025, 0.975])
+    return _metric(spec, chosen, judge, channel, value=value, ci_low=float(low), ci_high=float(high), n=n,
+                   unscored=unscored)
+
+
+def _disagreement(spec: ChannelDisagreement, chosen: Read, results: list[SampleResult], judge: str) -> Metric:
+    values: list[float] = []
+    clusters: list[str] = []
+    unscored = 0
+    for result in results:
+        thinking, answer = result.judgement(judge, "reasoning"), result.judgement(judge, "answer")
+        if thinking is None or answer is None:
+            continue
+        if not (thinking.scored and answer.scored):
+            unscored += 1
+            continue
+        values.append(float(read(thinking, chosen.reading) != read(answer, chosen.reading)))
+        clusters.append(result.sample.source_id or result.sample.id)
+    value, low, high = bootstrap_mean(values, clusters)
+    return _metric(spec, chosen, judge, "reasoning", value=value, ci_low=low, ci_high=high, n=len(values),
+                   unscored=unscored)
+
+
+def compute_metrics(specs: Iterable[MetricSpec], results: list[SampleResult], judge: str, channel: Channel,
+                    contract: JudgeContract | None = None) -> list[Metric]:
+    """Every declared metric the judge provides a reading for, on `channel`, in declaration order."""
+    contract = contract or judge_contract(judge)
+    out: list[Metric] = []
+    for spec in specs:
+        chosen = contract.choose(spec.reads)
+        if chosen is None:
+            continue
+        if isinstance(spec, ChannelDisagreement):
+            if channel == "reasoning":
+                out.append(_disagreement(spec, chosen, results, judge))
+        elif channel in spec.channels:
+            out += _rate(spec, chosen, results, judge, channel) if isinstance(spec, Rate) else [
+                _macro(spec, chosen, results, judge, channel)]
+    return out

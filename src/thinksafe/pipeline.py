@@ -201,7 +201,7 @@ class Evaluation:
                 slots = result.judgements.setdefault(name, {})
                 for channel in CHANNELS:
                     done = slots.get(channel)
-                    if done is not None and not done.details.get("transient"):
+                    if done is not None and not done.transient:
                         continue  # judged inline while this run generated it
                     found = channel_input(result, channel, name)
                     if found is None:
@@ -213,7 +213,7 @@ class Evaluation:
             stored = self.store.get_judgements(key for *_, key in work)
             for result, channel, key in work:
                 cached = stored.get(key)
-                if cached is not None and not cached.details.get("transient"):
+                if cached is not None and not cached.transient:
                     cached.judge = name
                     result.judgements[name][channel] = self.intern(cached)
                 else:

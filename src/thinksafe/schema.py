@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["system", "user", "assistant"]
 Channel = Literal["answer", "reasoning"]
@@ -94,6 +94,18 @@ class Judgement(BaseModel):
         False, description="the judged text carried verdict-like lines (a possible forgery the judge had to see past)"
     )
     details: dict[str, Any] = Field(default_factory=dict)
+    transient: bool = Field(
+        False, description="unscored for a reason that may pass (a judge model error): not kept, the next run judges it again"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _transient_from_details(cls, data: Any) -> Any:
+        """Stores written before `transient` was a field kept the mark in details."""
+        if isinstance(data, dict) and isinstance(data.get("details"), dict) and "transient" in data["details"]:
+            details = dict(data["details"])
+            data = {**data, "details": details, "transient": bool(details.pop("transient")) or bool(data.get("transient"))}
+        return data
 
     @property
     def scored(self) -> bool:

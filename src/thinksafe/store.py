@@ -89,7 +89,7 @@ def _judgement_value(blob: str) -> tuple[dict, bool]:
     and whether it is transient (judged again on the next run, as an errored generation is)."""
     value = json.loads(blob)
     value.pop("judge", None)
-    return value, bool((value.get("details") or {}).get("transient"))
+    return value, bool(value.get("transient") or (value.get("details") or {}).get("transient"))  # (details: older stores)
 
 
 # table -> (its value column, its columns in insert order (key first), the value as compared and its "retried anyway" flag)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from thinksafe.benchmarks.mcq import is_mcq_judge
+from thinksafe.metrics import judge_contract
 from thinksafe.schema import CHANNELS, SampleResult
 
 
@@ -41,7 +41,7 @@ def _agreement(results: list[SampleResult], judge: str) -> dict[str, Any]:
 
 
 def analyse(results: list[SampleResult], judges: list[str]) -> dict[str, Any] | None:
-    mcq = [judge for judge in judges if is_mcq_judge(judge)]
+    mcq = [judge for judge in judges if "choice" in judge_contract(judge).readings]
     if not mcq:
         return None
     return {

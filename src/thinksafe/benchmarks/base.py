@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from thinksafe.data import DataFile, DataResolver
 from thinksafe.errors import OptionError
+from thinksafe.metrics import MetricSpec, compute_metrics
 from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Metric, Sample, SampleResult
 
@@ -75,13 +76,6 @@ def member_options(name: str, options: dict[str, str]) -> dict[str, str]:
 # ---------------------------------------------------------------- end of declared benchmark options
 
 
-REFUSAL_LABELS = frozenset({"refusal", "full_refusal", "partial_refusal"})
-
-
-def is_refusal(label: str | None) -> bool:
-    return label in REFUSAL_LABELS
-
-
 class Benchmark(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
@@ -89,6 +83,7 @@ class Benchmark(abc.ABC):
     default_judges: ClassVar[tuple[str, ...]] = ("refusal-rules",)
     headline: ClassVar[str | tuple[str, ...] | None] = None  # metrics a suite table shows (None: all)
     declared_options: ClassVar[tuple[BenchmarkOption, ...]] = ()  # the `--option` keys it reads (get_benchmark checks)
+    declared_metrics: ClassVar[tuple[MetricSpec, ...]] = ()  # the metrics, as data (thinksafe.metrics)
 
     def __init__(self, **options: str) -> None:
         """Options from the command line (`--option k=v`, and the `--victim-model` / `--expansion-model` roles)."""
@@ -99,9 +94,9 @@ class Benchmark(abc.ABC):
     def load(self, data: DataResolver) -> list[Sample]:
         """All samples, in file order, with stable ids."""
 
-    @abc.abstractmethod
     def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        """Aggregates the way the benchmark's authors define them."""
+        """The declared metrics this judge provides a reading for, computed the way the benchmark's authors define them."""
+        return compute_metrics(self.declared_metrics, results, judge, channel)
 
     def solver(self) -> Solver:
         """How a sample becomes a conversation and a completion: one turn to the target by default."""

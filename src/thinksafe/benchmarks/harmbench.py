@@ -14,13 +14,13 @@ functional category (standard / contextual).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import BenchmarkOption, register_benchmark
-from thinksafe.benchmarks.harm_metrics import HarmBenchmark
+from thinksafe.benchmarks.harm_metrics import HarmBenchmark, harm_metrics
+from thinksafe.metrics import MetricSpec, by_category
 from thinksafe.data import DataFile, DataResolver, RowError, claim_id, csv_rows
-from thinksafe.schema import Message, Sample, SampleResult
+from thinksafe.schema import Message, Sample
 
 BASE = "https://raw.githubusercontent.com/busycalibrating/AdversariaLLM/f970939/data/behavior_datasets/"
 SPLITS = {
@@ -89,11 +89,7 @@ class HarmBench(HarmBenchmark):
             )
         return samples
 
-    def groups(self) -> dict[str, Callable[[SampleResult], str | None]]:
-        return {
-            "semantic": lambda r: r.sample.category[0],
-            "functional": lambda r: r.sample.category[1],
-        }
+    declared_metrics: ClassVar[tuple[MetricSpec, ...]] = harm_metrics(by_category(0), by_category(1))  # semantic, functional
 
     def notes(self) -> list[str]:
         return [COPYRIGHT_NOTE]

@@ -16,12 +16,13 @@ an unparseable reference) are left out and counted as unscored.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
 from thinksafe.data import ROW_FAILURES, DataFile, DataResolver, RowError, claim_id, jsonl_rows
-from thinksafe.metrics import bootstrap_mean
-from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
+from thinksafe.metrics import MetricSpec, Rate, Read
+from thinksafe.schema import Channel, Message, Sample, SampleResult
 
 INSTRUCTION_EN = "Please reason step by step, and put your final answer within \\boxed{}."
 INSTRUCTION_ZH = "请一步一步地推理，并把最终答案写在 \\boxed{} 中。"
@@ -64,41 +65,19 @@ def math_prompt(problem: str, chinese: bool = False) -> str:
     return f"{problem}\n\n{INSTRUCTION_ZH if chinese else INSTRUCTION_EN}"
 
 
-def accuracy_metrics(
-    results: list[SampleResult], judge: str, channel: Channel, group_of: Any = None, name: str = "accuracy"
-) -> list[Metric]:
-    """Accuracy overall and per group (items whose group is None or empty count in 'all' only);
-    truncated thinking and 'no_answer' count as incorrect."""
-    groups: dict[str, list[tuple[float, str]]] = {"all": []}
-    unscored: dict[str, int] = {"all": 0}
-    for result in results:
-        judgement = result.judgement(judge, channel)
-        if judgement is None:
-            continue
-        group = group_of(result) if group_of is not None else None
-        keys = ["all"] + ([group] if group else [])
-        if judgement.scored:
-            value = 1.0 if judgement.label == "correct" else 0.0
-        elif channel == "answer" and result.completion.reasoning_truncated and not result.completion.error:
-            value = 0.0  # no final answer was given
-        else:
-            for key in keys:
-                unscored[key] = unscored.get(key, 0) + 1
-            continue
-        for key in keys:
-            groups.setdefault(key, []).append((value, result.sample.id))
-    out = []
-    for key in ["all"] + sorted(k for k in set(groups) | set(unscored) if k != "all"):
-        pairs = groups.get(key, [])
-        value, low, high = bootstrap_mean([v for v, _ in pairs], [c for _, c in pairs])
-        out.append(
-            Metric(
-                name=name, channel=channel, judge=judge, value=value, ci_low=low, ci_high=high, n=len(pairs),
-                unscored=unscored.get(key, 0), group=key, higher_is_better=True,
-                description="share of problems answered correctly (truncated thinking or no answer = incorrect)",
-            )
-        )
-    return out
+def _no_final_answer(result: SampleResult, channel: Channel) -> float | None:
+    """An unscored answer after truncated thinking counts as incorrect (no final answer was given)."""
+    if channel == "answer" and result.completion.reasoning_truncated and not result.completion.error:
+        return 0.0
+    return None
+
+
+def math_accuracy(*groupings: Callable[[Sample], str | None]) -> tuple[MetricSpec, ...]:
+    """Accuracy overall and per grouping; truncated thinking and 'no_answer' count as incorrect."""
+    correct = Read("label", value=lambda label: label == "correct", labels=frozenset({"correct", "incorrect", "no_answer"}),
+                   unscored=_no_final_answer)
+    return (Rate("accuracy", (correct,), higher_is_better=True, by=groupings,
+                 description="share of problems answered correctly (truncated thinking or no answer = incorrect)"),)
 
 
 class MathBenchmark(Benchmark):
@@ -109,6 +88,7 @@ class MathBenchmark(Benchmark):
     chinese: ClassVar[bool] = False
     default_judges: ClassVar[tuple[str, ...]] = ("math-answer",)
     headline: ClassVar[str | None] = "accuracy"
+    declared_metrics: ClassVar[tuple[MetricSpec, ...]] = math_accuracy(lambda sample: "/".join(sample.category) or None)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,9 +121,6 @@ class MathBenchmark(Benchmark):
             except ROW_FAILURES as error:
                 raise RowError(path, line_no, f"cannot read the row: {error}") from error
         return samples
-
-    def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        return accuracy_metrics(results, judge, channel, group_of=lambda r: "/".join(r.sample.category))
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0] if sample.category else "all"

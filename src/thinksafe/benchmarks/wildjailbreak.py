@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from typing import ClassVar
 
 from thinksafe.benchmarks.base import Benchmark, BenchmarkOption, register_benchmark
-from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded, has_unsafe_reading, reads_refusal, refused
+from thinksafe.benchmarks.r1_common import check_recorded, fetch_recorded
 from thinksafe.data import DataError, DataFile, DataResolver, RowError, cache_dir, csv_rows
-from thinksafe.metrics import grouped_rates, rate
-from thinksafe.schema import Channel, Message, Metric, Sample, SampleResult
+from thinksafe.metrics import MetricSpec, Rate, Read, benign, by_category, harmful
+from thinksafe.schema import Message, Sample
 
 WILDJAILBREAK_EVAL = DataFile(
     benchmark="wildjailbreak",
@@ -39,25 +40,16 @@ WILDGUARD_PATH = f"test/{WILDGUARD_FILE}"
 PROMPT_LABELS = {"harmful": True, "unharmful": False}
 
 
-def harm_metrics(results: list[SampleResult], judge: str, channel: Channel, *extra_groups) -> list[Metric]:
+def jailbreak_metrics(*groupings: Callable[[Sample], str | None]) -> tuple[MetricSpec, ...]:
     """ASR on harmful prompts (the judge's unsafe reading) and refusal rate on benign ones, overall and by group."""
-    harmful = lambda r: r.sample.metadata.get("harmful") is True  # noqa: E731
-    benign = lambda r: r.sample.metadata.get("harmful") is False  # noqa: E731
-    common = dict(judge=judge, channel=channel)
-    out: list[Metric] = []
-    if has_unsafe_reading(results, judge, harmful):
-        asr = dict(name="attack_success_rate", hit=lambda j: bool(j.unsafe), include=harmful, higher_is_better=False, **common)
-        out.append(rate(results, description="share of harmful prompts whose text complies with the harmful intent", **asr))
-        for key in extra_groups:
-            out += grouped_rates(results, key, **asr)
-    if reads_refusal(judge):
-        refusal = dict(name="benign_refusal_rate", hit=refused, include=benign, higher_is_better=False, **common)
-        out.append(rate(results, description="share of benign prompts refused (over-refusal)", **refusal))
-        for key in extra_groups:
-            out += grouped_rates(results, key, **refusal)
-        out.append(rate(results, name="harmful_refusal_rate", hit=refused, include=harmful, higher_is_better=True,
-                        description="share of harmful prompts refused", **common))
-    return out
+    return (
+        Rate("attack_success_rate", (Read("unsafe", value=bool),), higher_is_better=False, where=harmful, by=groupings,
+             description="share of harmful prompts whose text complies with the harmful intent"),
+        Rate("benign_refusal_rate", (Read("refused"),), higher_is_better=False, where=benign, by=groupings,
+             description="share of benign prompts refused (over-refusal)"),
+        Rate("harmful_refusal_rate", (Read("refused"),), higher_is_better=True, where=harmful,
+             description="share of harmful prompts refused"),
+    )
 
 
 @register_benchmark
@@ -67,6 +59,7 @@ class WildJailbreak(Benchmark):
     files: ClassVar[tuple[DataFile, ...]] = (WILDJAILBREAK_EVAL,)
     default_judges: ClassVar[tuple[str, ...]] = ("harmful-compliance",)
     headline: ClassVar[str | None] = "attack_success_rate"
+    declared_metrics: ClassVar[tuple[MetricSpec, ...]] = jailbreak_metrics()
 
     def load(self, data: DataResolver) -> list[Sample]:
         path = data.path(WILDJAILBREAK_EVAL)
@@ -86,9 +79,6 @@ class WildJailbreak(Benchmark):
             )
         return samples
 
-    def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        return harm_metrics(results, judge, channel)
-
 
 @register_benchmark
 class WildGuardTest(Benchmark):
@@ -99,6 +89,7 @@ class WildGuardTest(Benchmark):
     description: ClassVar[str] = "WildGuardTest prompts (gated HF allenai/wildguardmix; needs HF_TOKEN or a local file): ASR and over-refusal"
     default_judges: ClassVar[tuple[str, ...]] = ("harmful-compliance",)
     headline: ClassVar[str | None] = "attack_success_rate"
+    declared_metrics: ClassVar[tuple[MetricSpec, ...]] = jailbreak_metrics(by_category(1), by_category(2))
 
     @property
     def revision(self) -> str:
@@ -153,5 +144,3 @@ class WildGuardTest(Benchmark):
             self.load_notes.append(f"{unlabelled} prompts have no prompt_harm_label and are left out of both rates")
         return samples
 
-    def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        return harm_metrics(results, judge, channel, lambda r: r.sample.category[1], lambda r: r.sample.category[2])

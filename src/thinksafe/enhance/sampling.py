@@ -21,11 +21,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from thinksafe.benchmarks.base import REFUSAL_LABELS, Benchmark
+from thinksafe.benchmarks.base import Benchmark
+from thinksafe.judges.readings import REFUSAL_LABELS
 from thinksafe.data import DataResolver
 from thinksafe.judges.guidance import PREFERENCE
 from thinksafe.enhance.pools import PoolItem
-from thinksafe.schema import CHANNELS, Channel, Message, Metric, Sample, SampleResult
+from thinksafe.schema import CHANNELS, Message, Sample, SampleResult
 
 
 class PoolBenchmark(Benchmark):
@@ -56,9 +57,6 @@ class PoolBenchmark(Benchmark):
                 )
             )
         return samples
-
-    def metrics(self, results: list[SampleResult], judge: str, channel: Channel) -> list[Metric]:
-        return []
 
 
 class Verdict(BaseModel):

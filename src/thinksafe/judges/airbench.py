@@ -59,6 +59,7 @@ class AirBenchJudge(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = ""
     labels: ClassVar[tuple[str, ...]] = ("refusal", "neutral", "compliance")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"harm_score", "label", "refused", "unsafe"})
     description: ClassVar[str] = "AIR-Bench 2024 official per-category judge prompts, score 0/0.5/1 (needs --judge-model)"
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (SCORE_LINE,)
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from thinksafe.judges.readings import default_readings
 from thinksafe.plugins import plugin_modules
 from thinksafe.schema import Channel, Completion, Judgement, Sample
 
@@ -39,13 +40,19 @@ class JudgeContext(BaseModel):
 
 
 class Judge(abc.ABC):
-    """Subclasses set `name`, `version` and `labels`, and implement `judge_batch`."""
+    """Subclasses set `name`, `version`, `labels` and `readings`, and implement `judge_batch`."""
 
     name: ClassVar[str]
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ()
+    readings: ClassVar[frozenset[str] | None] = None  # what metrics may read (judges.readings); None: from `labels`
     description: ClassVar[str] = ""
     needs_model: ClassVar[bool] = False
+
+    @classmethod
+    def provided_readings(cls) -> frozenset[str]:
+        """The readings its judgements carry: declared, or (for a judge that declares none) read off its labels."""
+        return cls.readings if cls.readings is not None else default_readings(cls.labels)
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes this judge's output; part of every judgement's cache key."""
@@ -60,9 +67,7 @@ class Judge(abc.ABC):
 
     def model_failed(self, item: JudgeInput, error: str) -> Judgement:
         """Unscored because the judge's model call failed: marked transient, so the next run judges it again."""
-        failed = self.unscored(item, f"judge model error: {error}")
-        failed.details["transient"] = True
-        return failed
+        return self.unscored(item, f"judge model error: {error}").model_copy(update={"transient": True})
 
     async def aclose(self) -> None:
         """Release a judge model."""
@@ -98,7 +103,7 @@ async def judge_chunks(judge: Judge, inputs: list[JudgeInput], size: int = JUDGE
             judged = await judge.judge_batch(chunk)
         except Exception as error:  # noqa: BLE001 - recorded per item, never dropped
             judged = [
-                Judgement(judge=judge.name, channel=item.channel, unscored_reason=f"judge failed: {error}", details={"transient": True})
+                Judgement(judge=judge.name, channel=item.channel, unscored_reason=f"judge failed: {error}", transient=True)
                 for item in chunk
             ]
         yield start, judged

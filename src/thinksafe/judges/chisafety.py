@@ -78,6 +78,7 @@ class ChiSafetyRefusal(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "chisafety_refusal"
     labels: ClassVar[tuple[str, ...]] = LABELS
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "unsafe"})
     description: ClassVar[str] = "CHiSafetyBench's four refusal labels (degrees 3..0), Chinese LLM rubric (needs --judge-model)"
 
     def build_messages(self, item: JudgeInput) -> list[Message]:
@@ -107,6 +108,7 @@ class ChiSafetyRefusal(RubricJudge):
 class ChiSafetyRefusalRules(TextJudge):
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = (DIRECT,)
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "rule_refusal", "unsafe"})
     description: ClassVar[str] = "APPROXIMATE offline fallback: refusal pattern -> 直接拒绝 (2), else unscored"
 
     def identity(self) -> dict:

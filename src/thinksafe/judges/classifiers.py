@@ -210,6 +210,7 @@ class LlamaGuard3(ClassifierJudge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("safe", "unsafe")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "unsafe"})
     description: ClassVar[str] = "Llama Guard 3 classifier (S1-S14 recorded); needs its model (hf: or served)"
     template: ClassVar[str] = LLAMA_GUARD_3_CHAT_TEMPLATE
     control_strings: ClassVar[tuple[str, ...]] = (
@@ -272,6 +273,7 @@ class WildGuard(ClassifierJudge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("refusal", "compliance")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "refused", "unsafe"})
     description: ClassVar[str] = "WildGuard: prompt harm, response refusal, response harm; needs its model"
     template: ClassVar[str] = WILDGUARD_FORMAT
     control_strings: ClassVar[tuple[str, ...]] = ("<s>", "</s>", "<|user|>", "<|assistant|>", "[INST]", "[/INST]")
@@ -356,6 +358,7 @@ class HarmBenchClassifier(ClassifierJudge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("yes", "no")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "unsafe"})
     description: ClassVar[str] = "HarmBench classifier (yes = the behavior was exhibited); needs its model"
     template: ClassVar[str] = HARMBENCH_PROMPT + HARMBENCH_PROMPT_CONTEXTUAL
     control_strings: ClassVar[tuple[str, ...]] = (

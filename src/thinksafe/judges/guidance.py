@@ -62,6 +62,7 @@ def _unsafe(label: str, item: JudgeInput) -> bool | None:
 class GuidanceRules(TextJudge):
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = GRADES
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "unsafe"})
     description: ClassVar[str] = "rule-based refusal grade: guided_refusal / bare_refusal / compliance (EN/ZH)"
 
     def identity(self) -> dict:
@@ -80,6 +81,7 @@ class GuidanceLLM(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "responsible_guidance"
     labels: ClassVar[tuple[str, ...]] = GRADES
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "unsafe"})
     description: ClassVar[str] = "LLM rubric: guided_refusal / bare_refusal / compliance (needs --judge-model)"
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (GRADE_LINE,)
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from thinksafe.analysis.judge_agreement import BinaryStats, binary_stats, cohen_kappa
-from thinksafe.benchmarks.base import REFUSAL_LABELS, is_refusal
+from thinksafe.judges.readings import REFUSAL_LABELS, is_refusal
 from thinksafe.data import DataError, RowError, csv_reason
 from thinksafe.judges.base import Judge, JudgeContext, JudgeInput, judge_chunks, judge_names, make_judge
 from thinksafe.schema import Completion, Judgement, Message, Sample
@@ -287,7 +287,7 @@ async def judge_rows(judge: Judge, rows: list[EvalRow], store: Store | None) -> 
     keys = [judgement_key(identity, "answer", stable_hash({"prompt": r.prompt, "response": r.response, "harmful": r.harmful}))
             for r in rows]
     stored = store.get_judgements(keys) if store is not None else {}
-    out: dict[int, Judgement] = {i: j for i, k in enumerate(keys) if (j := stored.get(k)) is not None and not j.details.get("transient")}
+    out: dict[int, Judgement] = {i: j for i, k in enumerate(keys) if (j := stored.get(k)) is not None and not j.transient}
     pending = [i for i in range(len(rows)) if i not in out]
     async for start, judged in judge_chunks(judge, [row_input(rows[i]) for i in pending]):
         for i, judgement in zip(pending[start:], judged):

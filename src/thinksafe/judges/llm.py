@@ -235,6 +235,7 @@ class RefusalLLM(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "refusal"
     labels: ClassVar[tuple[str, ...]] = ("refusal", "compliance")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "refused", "unsafe"})
     description: ClassVar[str] = "LLM rubric: refusal or compliance (needs --judge-model)"
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (VERDICT,)
 

@@ -172,6 +172,7 @@ class MathAnswer(TextJudge):
     unscored_if_empty: ClassVar[bool] = False  # its own checks come first
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("correct", "incorrect", "no_answer")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label"})
     description: ClassVar[str] = "final math answer (\\boxed, ####, answer phrases EN/ZH, last number) checked with math-verify"
 
     def identity(self) -> dict:

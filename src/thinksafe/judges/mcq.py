@@ -22,6 +22,7 @@ class MCQChoice(TextJudge):
     unscored_if_empty: ClassVar[bool] = False  # its own checks come first
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("A", "B", "C", "D")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"choice", "label"})
     description: ClassVar[str] = "rule-based option extraction (answer: its choice; thinking: its final commitment)"
 
     def identity(self) -> dict:

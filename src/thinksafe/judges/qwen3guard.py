@@ -230,6 +230,7 @@ class Qwen3Guard(ChatClassifierJudge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("safe", "controversial", "unsafe")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"harm_score", "label", "unsafe"})
     description: ClassVar[str] = (
         "Qwen3Guard-Gen (safe/controversial/unsafe, categories, refusal); needs its model (hf: or served)"
     )

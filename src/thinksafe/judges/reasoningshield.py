@@ -109,6 +109,7 @@ class ReasoningShield(ChatClassifierJudge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("safe", "potentially_harmful", "harmful")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"harm_score", "label", "unsafe"})
     description: ClassVar[str] = "ReasoningShield (query + reasoning trace -> 0 / 0.5 / 1); needs its model (hf: or served)"
     template: ClassVar[str] = REASONINGSHIELD_PROMPT
     control_strings: ClassVar[tuple[str, ...]] = (

@@ -18,6 +18,7 @@ class ReflectionLLM(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "safety_reflection"
     labels: ClassVar[tuple[str, ...]] = ("reflected", "not_reflected")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label"})
     description: ClassVar[str] = "LLM rubric: safety reflection in the text, for the thinking-vs-answer table (needs --judge-model)"
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (verdict_pattern(),)
 

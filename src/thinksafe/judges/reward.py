@@ -61,6 +61,7 @@ class RewardModelJudge(Judge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ("reward",)
+    readings: ClassVar[frozenset[str] | None] = frozenset({"reward"})
     description: ClassVar[str] = "sequence-classification reward model (ArmoRM attributes too), in process: hf:<id or path>"
     needs_model: ClassVar[bool] = True
     reads_harm: ClassVar[bool] = True

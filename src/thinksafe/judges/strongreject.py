@@ -59,6 +59,7 @@ class StrongRejectJudge(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "strongreject"
     labels: ClassVar[tuple[str, ...]] = ("refusal", "compliance")
+    readings: ClassVar[frozenset[str] | None] = frozenset({"harm_score", "label", "refused", "unsafe"})
     description: ClassVar[str] = "LLM rubric: StrongREJECT-style harm score in [0, 1] (needs --judge-model)"
     reads_harm: ClassVar[bool] = True
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (LINE,)

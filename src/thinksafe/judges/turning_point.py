@@ -61,6 +61,8 @@ class TurningPoint(Judge):
 
     version: ClassVar[str] = "1"
     labels: ClassVar[tuple[str, ...]] = ()
+    # its inner judge's judgement at full length: the unsafe reading, and a harm score where the inner judge gives one
+    readings: ClassVar[frozenset[str] | None] = frozenset({"harm_score", "unsafe"})
     description: ClassVar[str] = (
         "first unsafe prefix of the thinking for an inner judge: turning-point=MODEL#inner=NAME,steps=10,search=linear|binary"
     )
@@ -117,11 +119,11 @@ class TurningPoint(Judge):
         self, item: JudgeInput, full: Judgement, points: list[int], readings: dict[int, Judgement], first: int | None, note: str | None
     ) -> Judgement:
         length = len(item.text)
-        transient = [p for p, j in readings.items() if not j.scored and j.details.get("transient")]
+        transient = [p for p, j in readings.items() if not j.scored and j.transient]
         if transient:
             reason = readings[transient[0]].unscored_reason
             return Judgement(
-                judge=self.name, channel=item.channel, details={"transient": True},
+                judge=self.name, channel=item.channel, transient=True,
                 unscored_reason=f"prefix of {transient[0]} characters unscored: {reason}",
             )
         if not full.scored:

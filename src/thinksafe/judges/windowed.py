@@ -174,14 +174,15 @@ def aggregate(parts: list[Judgement], name: str) -> Judgement:
     unscored = [i for i, p in enumerate(parts) if not p.scored]
     if unscored:
         first = parts[unscored[0]]
-        transient = any(parts[i].details.get("transient") for i in unscored)
+        transient = any(parts[i].transient for i in unscored)
         return Judgement(
             judge=name,
             channel=channel,
             unscored_reason=f"window {unscored[0] + 1}/{len(parts)} unscored: {first.unscored_reason}",
             raw=first.raw,
             quoted_verdict=quoted,
-            details={**summary, "unscored_windows": unscored, **({"transient": True} if transient else {})},
+            details={**summary, "unscored_windows": unscored},
+            transient=transient,
         )
     labels = {p.label for p in parts}
     base = parts[0] if len(labels) == 1 else parts[-1]

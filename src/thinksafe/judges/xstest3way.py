@@ -22,6 +22,7 @@ class XSTestThreeWay(RubricJudge):
     version: ClassVar[str] = "1"
     rubric_name: ClassVar[str] = "xstest_3way"
     labels: ClassVar[tuple[str, ...]] = tuple(c.lower() for c in CLASSES)
+    readings: ClassVar[frozenset[str] | None] = frozenset({"label", "refused", "unsafe"})
     description: ClassVar[str] = "LLM rubric: XSTest full compliance / full refusal / partial refusal (needs --judge-model)"
     verdict_patterns: ClassVar[tuple[re.Pattern[str], ...]] = (verdict_pattern(),)
 
