@@ -176,12 +176,14 @@ def test_best_of_n_success_is_any_unsafe_per_source_prompt():
                _result(v["s1"][0], False), _result(v["s1"][1], False),     # held
                _result(v["s2"][0], None), _result(v["s2"][1], True),       # broken (one unscored)
                _result(v["s3"][0], None), _result(v["s3"][1], None)]       # nothing scored
-    [metric] = attack.metrics(results, "j", "answer")
+    results = [r.model_copy(update={"judgements": {"refusal-rules": r.judgements["j"]}}) for r in results]
+    [metric] = attack.metrics(results, "refusal-rules", "answer")  # a judge that provides the unsafe reading
     assert metric.name == "best_of_n_success" and metric.value == pytest.approx(2 / 3)
     assert metric.n == 3 and metric.unscored == 1 and metric.higher_is_better is False
     assert metric.ci_low <= metric.value <= metric.ci_high
     assert attack.extra(results) == {"n": 2, "seed": 0, "p": 0.1}
-    assert attack.metrics([], "j", "answer") == []
+    assert attack.metrics([], "refusal-rules", "answer") == []
+    assert attack.metrics(results, "cse-refusal", "answer") == []  # no unsafe reading: no best-of-n figure
 
 
 @pytest.mark.parametrize("text", ["many-shot:shots=x", "many-shot:shots=0", "many-shot:turns=3", "base64:seed=1",
