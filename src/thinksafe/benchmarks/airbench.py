@@ -213,4 +213,3 @@ class AirBench2024(Benchmark):
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0]
-

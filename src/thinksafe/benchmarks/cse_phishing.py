@@ -150,4 +150,3 @@ class CSEPhishing(Benchmark):
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[0]
-

@@ -208,4 +208,3 @@ class CSEPromptInjection(Benchmark):
 
     def stratum(self, sample: Sample) -> str:
         return sample.category[2]
-

@@ -257,4 +257,3 @@ class InjectionCanary(Benchmark):
         suffix = "" if self.form == "split" else "-whole"
         return [build_item(f"injection-{language}-{carrier}{suffix}-{index:03d}", language, carrier, index, self.form)
                 for language in self.languages for carrier in CARRIERS for index in range(self.per_carrier)]
-

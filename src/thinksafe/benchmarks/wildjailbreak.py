@@ -143,4 +143,3 @@ class WildGuardTest(Benchmark):
         if unlabelled:
             self.load_notes.append(f"{unlabelled} prompts have no prompt_harm_label and are left out of both rates")
         return samples
-

@@ -62,4 +62,3 @@ class XSTest(Benchmark):
                 )
             )
         return samples
-
