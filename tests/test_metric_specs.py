@@ -81,7 +81,7 @@ def test_groups_where_unscored_and_none_values():
 
 
 def test_an_unscored_value_rule_and_an_unscored_reading():
-    no_answer = Read("label", value=lambda label: label == "correct", unscored=lambda r, channel: 0.0 if r.completion.reasoning_truncated else None)
+    no_answer = Read("label", value=lambda label: label == "correct", unscored=lambda r, j, channel: 0.0 if r.completion.reasoning_truncated else None)
     spec = Rate("accuracy", (no_answer,), higher_is_better=True)
     contract = JudgeContract(frozenset({"label"}), frozenset())
     results = [result(0, [], {"j/answer": said("correct")}), result(1, [], {"j/answer": said(None)}, truncated=True),
@@ -89,7 +89,8 @@ def test_an_unscored_value_rule_and_an_unscored_reading():
     (metric,) = compute_metrics([spec], results, "j", "answer", contract)
     assert (metric.value, metric.n, metric.unscored) == (0.5, 2, 1)  # truncated counts as incorrect; the other is unscored
 
-    approx = Rate("RR-1-approx", (Read("rule_refusal"),), higher_is_better=True, approximate=True)
+    no_pattern = lambda r, j, channel: 0.0 if j.details.get("no_refusal_pattern") else None  # noqa: E731
+    approx = Rate("RR-1-approx", (Read("rule_refusal", unscored=no_pattern),), higher_is_better=True, approximate=True)
     rules = JudgeContract(frozenset({"rule_refusal"}), frozenset())
     results = [result(0, [], {"j/answer": said("直接拒绝")}),
                result(1, [], {"j/answer": said(None, details={"no_refusal_pattern": True})}),

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from thinksafe.judges.readings import UNSCORED_READINGS, read
+from thinksafe.judges.base import judge_kind, judge_names
+from thinksafe.judges.readings import read
 from thinksafe.schema import CHANNELS, Channel, Judgement, Metric, Sample, SampleResult
 
 N_BOOTSTRAP = 2000
@@ -101,38 +102,27 @@ def rate(
     """
     if (hit is None) == (hit_on is None):
         raise ValueError("give exactly one of hit and hit_on")
-    values: list[float] = []
-    clusters: list[str] = []
-    unscored = 0
+    rows: list[tuple[Sample, float | object]] = []
     for result in results:
-        if not include(result):
-            continue
-        judgement = result.judgement(judge, channel)
-        if judgement is None:  # channel absent (the model did not think)
+        judgement = result.judgement(judge, channel) if include(result) else None
+        if judgement is None:  # left out, or the channel is absent (the model did not think)
             continue
         if not judgement.scored:
-            unscored += 1
-            continue
-        found = hit(judgement) if hit is not None else hit_on(result, judgement)
-        if found is None:
-            continue
-        values.append(float(found))
-        clusters.append(result.sample.source_id or result.sample.id)  # an attack's variants are one cluster
-    value, low, high = bootstrap_mean(values, clusters)
-    return Metric(
-        name=name,
-        channel=channel,
-        judge=judge,
-        value=value,
-        ci_low=low,
-        ci_high=high,
-        n=len(values),
-        unscored=unscored,
-        group=group,
-        higher_is_better=higher_is_better,
-        range=value_range,
-        description=description,
-    )
+            rows.append((result.sample, UNSCORED))
+        elif (found := hit(judgement) if hit is not None else hit_on(result, judgement)) is not None:
+            rows.append((result.sample, float(found)))
+    return summarise(rows, name=name, channel=channel, judge=judge, group=group, higher_is_better=higher_is_better,
+                     range=value_range, description=description)
+
+
+UNSCORED = object()  # an observation counted as unscored
+
+
+def summarise(rows: list[tuple[Sample, float | object]], **fields: Any) -> Metric:
+    """The Metric of (sample, value or UNSCORED) rows: mean, interval clustered on the original prompt, counts."""
+    scored = [(sample, value) for sample, value in rows if value is not UNSCORED]
+    value, low, high = bootstrap_mean([v for _, v in scored], [s.source_id or s.id for s, _ in scored])  # an attack's variants are one cluster
+    return Metric(value=value, ci_low=low, ci_high=high, n=len(scored), unscored=len(rows) - len(scored), **fields)
 
 
 def grouped_rates(
@@ -169,7 +159,7 @@ class Read:
     value: Callable[[Any], float | bool | None] = as_float
     labels: frozenset[str] = frozenset()
     against_sample: Callable[[Sample, Any], float | bool | None] | None = None
-    unscored: Callable[[SampleResult, Channel], float | None] | None = None
+    unscored: Callable[[SampleResult, Judgement, Channel], float | None] | None = None
     description: str | None = None  # replaces the metric's description when this reading is the one used
 
     def __post_init__(self) -> None:
@@ -228,7 +218,6 @@ class ChannelDisagreement:
 
 
 MetricSpec = Rate | MacroRate | ChannelDisagreement
-UNSCORED = object()  # an observation counted as unscored
 
 
 @dataclass(frozen=True)
@@ -244,8 +233,6 @@ class JudgeContract:
 
 def judge_contract(judge: str) -> JudgeContract:
     """The readings and labels of the judge a label names (`name` or `name=MODEL`); none when unknown."""
-    from thinksafe.judges.base import judge_kind, judge_names
-
     cls = judge_names().get(judge_kind(judge))
     if cls is None:
         return JudgeContract(frozenset(), frozenset())
@@ -254,11 +241,8 @@ def judge_contract(judge: str) -> JudgeContract:
 
 def observe(result: SampleResult, judgement: Judgement, chosen: Read, channel: Channel) -> float | object | None:
     """One judgement's value under `chosen`: a float, UNSCORED, or None (carries nothing)."""
-    if chosen.reading in UNSCORED_READINGS:
-        found = read(judgement, chosen.reading)
-        return UNSCORED if found is None else float(chosen.value(found))
     if not judgement.scored:
-        found = chosen.unscored(result, channel) if chosen.unscored is not None else None
+        found = chosen.unscored(result, judgement, channel) if chosen.unscored is not None else None
         return UNSCORED if found is None else float(found)
     raw = read(judgement, chosen.reading)
     value = chosen.against_sample(result.sample, raw) if chosen.against_sample is not None else chosen.value(raw)
@@ -285,20 +269,19 @@ def _rate(spec: Rate, chosen: Read, results: list[SampleResult], judge: str, cha
     value_range = spec.value_range if spec.value_range != "observed" else (
         (min(numbers), max(numbers)) if numbers else (0.0, 1.0))
 
-    def summarise(group: str, rows: list[tuple[Sample, float | object]]) -> Metric:
-        scored = [(s, v) for s, v in rows if v is not UNSCORED]
-        value, low, high = bootstrap_mean([v for _, v in scored], [s.source_id or s.id for s, _ in scored])
-        return _metric(spec, chosen, judge, channel, value=value, ci_low=low, ci_high=high, n=len(scored),
-                       unscored=len(rows) - len(scored), group=group, range=value_range, approximate=spec.approximate)
+    def summary(group: str, rows: list[tuple[Sample, float | object]]) -> Metric:
+        return summarise(rows, name=spec.name, channel=channel, judge=judge, group=group, range=value_range,
+                         higher_is_better=spec.higher_is_better, approximate=spec.approximate,
+                         description=chosen.description or spec.description)
 
-    out = [summarise("all", observed)] if spec.overall else []
+    out = [summary("all", observed)] if spec.overall else []
     for key in spec.by:
         groups: dict[str, list[tuple[Sample, float | object]]] = {}
         for sample, value in observed:
             group = key(sample)
             if group is not None:
                 groups.setdefault(group, []).append((sample, value))
-        out += [summarise(group, groups[group]) for group in sorted(groups)]
+        out += [summary(group, groups[group]) for group in sorted(groups)]
     return out
 
 
@@ -330,21 +313,17 @@ def _macro(spec: MacroRate, chosen: Read, results: list[SampleResult], judge: st
 
 
 def _disagreement(spec: ChannelDisagreement, chosen: Read, results: list[SampleResult], judge: str) -> Metric:
-    values: list[float] = []
-    clusters: list[str] = []
-    unscored = 0
+    rows: list[tuple[Sample, float | object]] = []
     for result in results:
         thinking, answer = result.judgement(judge, "reasoning"), result.judgement(judge, "answer")
         if thinking is None or answer is None:
             continue
-        if not (thinking.scored and answer.scored):
-            unscored += 1
-            continue
-        values.append(float(read(thinking, chosen.reading) != read(answer, chosen.reading)))
-        clusters.append(result.sample.source_id or result.sample.id)
-    value, low, high = bootstrap_mean(values, clusters)
-    return _metric(spec, chosen, judge, "reasoning", value=value, ci_low=low, ci_high=high, n=len(values),
-                   unscored=unscored)
+        if thinking.scored and answer.scored:
+            rows.append((result.sample, float(read(thinking, chosen.reading) != read(answer, chosen.reading))))
+        else:
+            rows.append((result.sample, UNSCORED))
+    return summarise(rows, name=spec.name, channel="reasoning", judge=judge, higher_is_better=spec.higher_is_better,
+                     description=chosen.description or spec.description)
 
 
 def compute_metrics(specs: Iterable[MetricSpec], results: list[SampleResult], judge: str, channel: Channel,

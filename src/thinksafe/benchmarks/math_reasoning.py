@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from thinksafe.benchmarks.base import Benchmark, register_benchmark
 from thinksafe.data import ROW_FAILURES, DataFile, DataResolver, RowError, claim_id, jsonl_rows
 from thinksafe.metrics import MetricSpec, Rate, Read
-from thinksafe.schema import Channel, Message, Sample, SampleResult
+from thinksafe.schema import Channel, Judgement, Message, Sample, SampleResult
 
 INSTRUCTION_EN = "Please reason step by step, and put your final answer within \\boxed{}."
 INSTRUCTION_ZH = "请一步一步地推理，并把最终答案写在 \\boxed{} 中。"
@@ -65,7 +65,7 @@ def math_prompt(problem: str, chinese: bool = False) -> str:
     return f"{problem}\n\n{INSTRUCTION_ZH if chinese else INSTRUCTION_EN}"
 
 
-def _no_final_answer(result: SampleResult, channel: Channel) -> float | None:
+def _no_final_answer(result: SampleResult, judgement: Judgement, channel: Channel) -> float | None:
     """An unscored answer after truncated thinking counts as incorrect (no final answer was given)."""
     if channel == "answer" and result.completion.reasoning_truncated and not result.completion.error:
         return 0.0
