@@ -55,11 +55,12 @@ H100_SXM_BANDWIDTH = 3.35e12
 EOS = 2
 
 
-def build_model(shape: str, device: str, dtype: torch.dtype, max_positions: int = 131072):
+def build_model(shape: str, device: str, dtype: torch.dtype, max_positions: int = 131072, *, bos: int = 1,
+                eos: int = EOS, pad: int = EOS):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     config = Qwen2Config(**SHAPES[shape], max_position_embeddings=max_positions, rope_theta=10000.0,
-                         rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=EOS, pad_token_id=EOS, use_sliding_window=False)
+                         rms_norm_eps=1e-6, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad, use_sliding_window=False)
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)

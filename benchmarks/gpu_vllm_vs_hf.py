@@ -35,29 +35,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_generate import SHAPES  # noqa: E402 - the model shapes the GPU figures use (R1-Distill-Qwen 1.5B and 7B, tiny)
+from gpu_generate import build_model as random_model  # noqa: E402 - the GPU figures' random-weight Qwen2 shapes (R1-Distill-Qwen 1.5B and 7B, tiny)
 
 
 def build_model(directory: Path, shape: str, device: str, max_positions: int) -> Path:
     """Random weights of `shape`, thinksafe's tiny tokenizer and R1 template, saved to `directory`."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     from thinksafe.tiny import R1_TEMPLATE, build_tokenizer
 
     tokenizer = build_tokenizer(R1_TEMPLATE)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    config = Qwen2Config(**SHAPES[shape], max_position_embeddings=max_positions, rope_theta=10000.0, rms_norm_eps=1e-6,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, use_sliding_window=False)
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            model = Qwen2ForCausalLM(config)
-    finally:
-        torch.set_default_dtype(previous)
+    model = random_model(shape, device, dtype, max_positions, bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id,
+                         pad=tokenizer.pad_token_id)
     with torch.no_grad():  # never chosen greedily: EOS (so every request runs T tokens) and ids with no text
         model.lm_head.weight[len(tokenizer):] = 0
         model.lm_head.weight[tokenizer.eos_token_id] = 0
